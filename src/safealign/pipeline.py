@@ -1,0 +1,200 @@
+"""Run the book's notebooks for a profile with papermill, in dependency order, resumably.
+
+    python -m safealign.pipeline --profile cpu            # run what is stale, then stop
+    python -m safealign.pipeline --profile cpu --force    # re-execute everything
+    python -m safealign.pipeline --profile cpu --force align-ipo --only align-ipo
+    python -m safealign.pipeline --profile smoke --list   # show stages and whether they are fresh
+
+A stage is fresh when its stamp (book/executed/<profile>/<stage>.stamp.json) records the same
+fingerprint as now: the notebook's code cells, its parameters, the profile's settings, the source of
+the library modules it uses and the fingerprints of the stages it depends on. Fresh stages are
+skipped, so a killed run resumes where it stopped, and a fresh clone with committed executed
+notebooks and stamps rebuilds the book without retraining anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import io, paths, profiles, runtime
+
+NOTEBOOKS = paths.REPO_ROOT / "notebooks"
+
+
+@dataclass
+class Stage:
+    name: str
+    notebook: str  # file name in notebooks/
+    params: dict = field(default_factory=dict)
+    after: list[str] = field(default_factory=list)  # stages that must run first
+    modules: list[str] = field(default_factory=list)  # safealign modules whose source is fingerprinted
+    sections: list[str] = field(default_factory=list)  # profile sections it reads (top-level scalars always count)
+
+
+CORE = ["__init__", "paths", "profiles", "io", "runtime", "data", "splits", "models", "viz"]
+
+
+def stages(profile: str) -> list[Stage]:
+    """The book's stages for `profile`, in dependency order."""
+    profiles.load(profile)  # validates the name
+    return [
+        Stage("overview", "01_overview.ipynb", modules=CORE, sections=["overview"]),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _module_source(module: str) -> bytes:
+    path = paths.PACKAGE_DIR / (module.replace(".", "/") + ".py")
+    if not path.exists():
+        path = paths.PACKAGE_DIR / module.replace(".", "/") / "__init__.py"
+        if path.is_dir() or not path.exists():
+            raise FileNotFoundError(f"stage lists module {module!r}, but {path} does not exist")
+        # a subpackage: fingerprint every file in it
+        return b"".join(p.read_bytes() for p in sorted(path.parent.rglob("*.py")))
+    return path.read_bytes()
+
+
+def notebook_code(path: Path) -> str:
+    """The code cells of a notebook, without outputs or metadata: what decides its results."""
+    with open(path) as f:
+        nb = json.load(f)
+    return "\n# ---\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+
+
+def fingerprint(stage: Stage, profile: str, upstream: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+    parts = {
+        "notebook": notebook_code(NOTEBOOKS / stage.notebook),
+        "params": parameters(stage, profile),
+        "settings": relevant_settings(stage, profile),
+        "modules": {m: hashlib.sha256(_module_source(m)).hexdigest() for m in sorted(stage.modules)},
+        "upstream": {name: upstream[name] for name in sorted(stage.after)},
+    }
+    digest.update(json.dumps(parts, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def relevant_settings(stage: Stage, profile: str) -> dict:
+    """Top-level scalars plus the sections the stage reads: editing another stage's sizes keeps it fresh."""
+    settings = profiles.load(profile)
+    return {k: v for k, v in settings.items() if not isinstance(v, dict) or k in stage.sections}
+
+
+def parameters(stage: Stage, profile: str) -> dict:
+    return {"profile": profile, **stage.params}
+
+
+def output_path(stage: Stage, profile: str) -> Path:
+    return paths.executed_dir(profile) / f"{stage.name}.ipynb"
+
+
+def stamp_path(stage: Stage, profile: str) -> Path:
+    return paths.executed_dir(profile) / f"{stage.name}.stamp.json"
+
+
+def is_fresh(stage: Stage, profile: str, fp: str) -> bool:
+    stamp = stamp_path(stage, profile)
+    if not (stamp.exists() and output_path(stage, profile).exists()):
+        return False
+    try:
+        return io.read_json(stamp).get("fingerprint") == fp
+    except json.JSONDecodeError:
+        return False
+
+
+def plan(profile: str) -> list[tuple[Stage, str, bool]]:
+    """(stage, fingerprint, fresh) for each stage, in order."""
+    known: dict[str, str] = {}
+    rows = []
+    for stage in stages(profile):
+        missing = [a for a in stage.after if a not in known]
+        if missing:
+            raise ValueError(f"stage {stage.name!r} runs after unknown or later stages {missing}")
+        fp = fingerprint(stage, profile, known)
+        known[stage.name] = fp
+        rows.append((stage, fp, is_fresh(stage, profile, fp)))
+    return rows
+
+
+def execute(stage: Stage, profile: str, fp: str, log_output: bool = False) -> float:
+    """Run one notebook; the executed copy and its stamp appear only if it succeeds."""
+    import papermill
+
+    settings = profiles.load(profile)
+    out = output_path(stage, profile)
+    env_backup = dict(os.environ)
+    os.environ.update(runtime.environment(settings))
+    start = time.time()
+    try:
+        with io.atomic_path(out) as tmp:
+            papermill.execute_notebook(
+                str(NOTEBOOKS / stage.notebook), str(tmp), parameters=parameters(stage, profile),
+                kernel_name="python3", cwd=str(NOTEBOOKS), progress_bar=True, log_output=log_output,
+                language="python",
+            )
+    finally:
+        os.environ.clear()
+        os.environ.update(env_backup)
+    seconds = time.time() - start
+    io.write_json(stamp_path(stage, profile), {
+        "stage": stage.name, "notebook": stage.notebook, "parameters": parameters(stage, profile),
+        "fingerprint": fp, "seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    })
+    return seconds
+
+
+def run(profile: str, force: bool | list[str] = False, only: list[str] | None = None, log_output: bool = False) -> list[str]:
+    """Execute stale stages (all of them with force=True); return the names executed."""
+    from tqdm.auto import tqdm
+
+    rows = plan(profile)
+    names = {s.name for s, _, _ in rows}
+    for wanted in (only or []) + (force if isinstance(force, list) else []):
+        if wanted not in names:
+            raise ValueError(f"unknown stage {wanted!r} for profile {profile!r}; stages: {sorted(names)}")
+    todo = [
+        (s, fp) for s, fp, fresh in rows
+        if (not only or s.name in only) and (not fresh or force is True or (isinstance(force, list) and s.name in force))
+    ]
+    done = []
+    bar = tqdm(todo, desc=f"pipeline [{profile}]", unit="notebook")
+    for stage, fp in bar:
+        bar.set_postfix_str(stage.name)
+        execute(stage, profile, fp, log_output=log_output)
+        done.append(stage.name)
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default=profiles.DEFAULT_PROFILE, choices=profiles.names())
+    parser.add_argument("--force", nargs="*", metavar="STAGE",
+                        help="re-execute these stages (all stages if none named) even if fresh")
+    parser.add_argument("--only", nargs="*", metavar="STAGE", help="run only these stages")
+    parser.add_argument("--list", action="store_true", help="show the stages and whether each is fresh")
+    parser.add_argument("--log-output", action="store_true", help="stream notebook output to the terminal")
+    args = parser.parse_args(argv)
+
+    if args.list:
+        for stage, fp, fresh in plan(args.profile):
+            print(f"{'fresh' if fresh else 'STALE':6} {stage.name:28} {stage.notebook} {fp[:12]}")
+        return 0
+    force: bool | list[str] = False
+    if args.force is not None:
+        force = args.force or True
+    done = run(args.profile, force=force, only=args.only, log_output=args.log_output)
+    print(f"executed {len(done)} notebook(s): {', '.join(done) or 'none (all fresh)'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

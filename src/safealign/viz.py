@@ -1,0 +1,57 @@
+"""Plotly figures and tables the notebooks share (one look across the book)."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import re
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.io._base_renderers import NotebookRenderer
+
+TEMPLATE = "plotly_white"
+_CDN_SCRIPT = re.compile(r'<script[^>]+src="https?://[^"]*"[^>]*>\s*</script>')
+
+
+class OfflineNotebookRenderer(NotebookRenderer):
+    """plotly's `notebook` renderer (plotly.js inlined once per notebook) without the MathJax CDN tag
+    that plotly hard-codes into every figure: the book must load nothing from the internet."""
+
+    def to_mimebundle(self, fig_dict):
+        bundle = super().to_mimebundle(fig_dict)
+        bundle["text/html"] = _CDN_SCRIPT.sub("", bundle["text/html"])
+        return bundle
+
+
+def use_offline_renderer() -> None:
+    """Figures carry both the plotly JSON (JupyterLab) and self-contained HTML (the built book)."""
+    pio.renderers["offline_notebook"] = OfflineNotebookRenderer(connected=False)
+    pio.renderers.default = "plotly_mimetype+offline_notebook"
+
+
+def bar_counts(values: Iterable[str], title: str, xlabel: str, top: int | None = None) -> go.Figure:
+    counts = pd.Series(list(values)).value_counts()
+    if top:
+        counts = counts.head(top)
+    fig = px.bar(x=counts.index, y=counts.values, labels={"x": xlabel, "y": "count"}, title=title, template=TEMPLATE)
+    fig.update_layout(xaxis_tickangle=-45, height=420)
+    return fig
+
+
+def histogram(frame: pd.DataFrame, x: str, title: str, color: str | None = None, nbins: int = 50, **kwargs) -> go.Figure:
+    fig = px.histogram(frame, x=x, color=color, nbins=nbins, title=title, template=TEMPLATE,
+                       barmode="overlay", opacity=0.7, **kwargs)
+    fig.update_layout(height=400)
+    return fig
+
+
+def side_by_side(ours: dict[str, float], paper: dict[str, float], label_ours: str, label_paper: str,
+                 index_name: str = "") -> pd.DataFrame:
+    """A table with the seed paper's numbers beside ours (missing entries shown as NaN)."""
+    keys = list(dict.fromkeys(list(paper) + list(ours)))
+    frame = pd.DataFrame({label_paper: [paper.get(k) for k in keys], label_ours: [ours.get(k) for k in keys]}, index=keys)
+    frame.index.name = index_name
+    return frame
