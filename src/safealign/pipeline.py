@@ -133,6 +133,8 @@ def execute(stage: Stage, profile: str, fp: str, log_output: bool = False) -> fl
     out = output_path(stage, profile)
     env_backup = dict(os.environ)
     os.environ.update(runtime.environment(settings))
+    # the kernel must be this interpreter (the one with safealign installed), whatever PATH says
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     start = time.time()
     try:
         with io.atomic_path(out) as tmp:

