@@ -104,10 +104,13 @@ def read_json_array(path: Path) -> list[tuple[int, Any]]:
         raise DataError(f"{path}:1: expected a JSON array")
     # Locate where each top-level item starts, to name lines in later errors.
     decoder, starts, pos = json.JSONDecoder(), [], text.index("[") + 1
+    line, counted = 1, 0
     for _ in data:
         while text[pos] in " \t\r\n,":
             pos += 1
-        starts.append(text.count("\n", 0, pos) + 1)
+        line += text.count("\n", counted, pos)
+        counted = pos
+        starts.append(line)
         _, pos = decoder.raw_decode(text, pos)
     return list(zip(starts, data))
 

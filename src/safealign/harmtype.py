@@ -1,0 +1,315 @@
+"""Harm-type labeller for prompts (paper B, Sec. 3): explicit-content signal x harmful-intent signal.
+
+    explicit  intent   type
+    yes       no       EHD  explicit harmful content without malicious intent (slurs, prohibited terms)
+    no        yes      IHD  malicious intent with no explicit harmful content
+    yes       yes      MHD  both
+    no        no       benign
+
+Explicit signal: whole-word matches against a lexicon of HurtLex lemmas (conservative level) and a
+curated risk-entity list (`RISK_ENTITIES`). HurtLex is noisy ("know", "score", "academic" are lemmas),
+so lemmas that occur in benign general-domain text are pruned before use (`build_lexicon`).
+
+Intent signal: logistic regression on MiniLM sentence embeddings, trained on real labels (harmful
+prompts from HH-RLHF / PKU-SafeRLHF vs benign LIMA / GSM8K prompts) and validated out of fold and
+on held-out evaluation prompts (XSTest, ALERT), which it never trains on.
+
+`rule_intent` is a transparent keyword rule (request cue + harmful goal) used only to cross-check
+the classifier on a sample a reader can verify by eye.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+HARM_TYPES = ("IHD", "EHD", "MHD", "benign")
+
+# Curated risk entities: terms whose mere presence is explicit harmful content, whatever the intent.
+RISK_ENTITIES: dict[str, tuple[str, ...]] = {
+    "drugs": ("cocaine", "crack cocaine", "heroin", "meth", "methamphetamine", "crystal meth", "fentanyl",
+              "lsd", "mdma", "ecstasy pills", "opium", "ketamine", "pcp", "date rape drug", "roofies", "rohypnol"),
+    "weapons_explosives": ("bomb", "pipe bomb", "car bomb", "explosive", "explosives", "grenade", "napalm",
+                           "molotov cocktail", "tnt", "dynamite", "detonator", "ghost gun", "silencer",
+                           "ied", "landmine"),
+    "cbrn": ("sarin", "anthrax", "ricin", "nerve agent", "nerve gas", "mustard gas", "chemical weapon",
+             "bioweapon", "biological weapon", "dirty bomb", "enriched uranium", "cyanide", "arsenic"),
+    "sexual_minors": ("child porn", "child pornography", "underage sex", "pedophile", "paedophile", "pedophilia",
+                      "molest", "molestation", "child molester", "lolicon"),
+    "sexual_explicit": ("porn", "pornography", "blowjob", "anal sex", "orgasm", "dildo", "nude photos", "nudes"),
+    "violent_crime": ("murder", "rape", "raped", "rapist", "kidnapping", "torture", "genocide", "massacre",
+                      "mass shooting", "lynching", "human trafficking", "sex trafficking", "beheading"),
+    "extremism": ("isis", "al-qaeda", "al qaeda", "taliban", "ku klux klan", "kkk", "nazi", "neo-nazi",
+                  "white supremacy", "white supremacist", "jihadist", "terrorism", "terrorist", "hitler"),
+    "self_harm": ("suicide", "self-harm", "self harm", "kill myself", "overdose"),
+    "slurs": ("nigger", "niggers", "nigga", "faggot", "fag", "retard", "retarded", "tranny", "chink", "spic",
+              "kike", "wetback", "gook", "towelhead", "raghead", "cunt", "whore", "slut"),
+}
+
+# Request cues and harmful goals of the cross-check rule (deliberately simple, readable).
+REQUEST_CUES = (
+    r"how (?:do|can|could|would|should|might|to) ", r"\bhow to\b", r"\bhelp me\b", r"\bteach me\b",
+    r"\btell me how\b", r"\bways? to\b", r"\bbest way\b", r"\beasiest way\b", r"\bi (?:want|need|plan|am going|'m going) to\b",
+    r"\bi wanna\b", r"\bgive me\b", r"\bcan you\b", r"\bwhat (?:are|is) (?:some|a good|the best)\b", r"\bshould i\b",
+    r"\bwhere can i\b", r"\bwhat can i\b", r"\bany (?:tips|ideas|advice)\b",
+)
+HARMFUL_GOALS = (
+    "kill", "murder", "hurt", "harm", "poison", "steal", "rob", "shoplift", "hack", "break into", "cheat", "scam",
+    "defraud", "blackmail", "bully", "harass", "stalk", "kidnap", "smuggle", "launder", "bribe", "torture",
+    "attack", "punch", "beat up", "burn down", "vandalize", "forge", "counterfeit", "spy on", "humiliate",
+    "insult", "make fun of", "revenge", "get back at", "trick", "manipulate", "lie to", "sneak", "evade",
+    "destroy", "threaten", "drug someone", "spike", "sabotage", "embezzle", "pirate", "get rid of", "fake",
+)
+EVASION_PHRASES = ("without getting caught", "without being caught", "get away with", "without anyone knowing",
+                   "without them knowing", "without him knowing", "without her knowing", "not get caught",
+                   "untraceable", "cover up")
+
+_CUE = re.compile("|".join(REQUEST_CUES), re.I)
+_GOAL = re.compile(r"\b(" + "|".join(re.escape(g) for g in HARMFUL_GOALS) + r")(?:s|es|ed|ing)?\b", re.I)
+_EVASION = re.compile("|".join(re.escape(p) for p in EVASION_PHRASES), re.I)
+_LEMMA_OK = re.compile(r"^[a-z][a-z' -]{2,}$")
+
+
+# ---------------------------------------------------------------------------------------------
+# explicit-content signal
+
+
+@dataclass
+class Lexicon:
+    """Whole-word matcher; `sources[term]` says where a term comes from ('hurtlex:ps', 'entity:drugs').
+
+    Texts and terms are compared as lower-case word sequences (hyphens count as spaces, so 'self-harm'
+    matches 'self harm'); a trailing plural 's'/'es' in the text is allowed. Longest match wins.
+    """
+
+    sources: dict[str, str]
+    pruned: list[str] = field(default_factory=list)  # HurtLex lemmas dropped as ambiguous
+
+    def __post_init__(self) -> None:
+        self._index = {_norm(t): s for t, s in self.sources.items() if _norm(t)}
+        self._longest = max((len(t.split()) for t in self._index), default=0)
+
+    def _lookup(self, phrase: str) -> str | None:
+        for candidate in (phrase, phrase[:-1] if phrase.endswith("s") else None, phrase[:-2] if phrase.endswith("es") else None):
+            if candidate and candidate in self._index:
+                return candidate
+        return None
+
+    def matches(self, text: str) -> list[tuple[str, str]]:
+        """Distinct (term, source) pairs found in `text`, in order of appearance."""
+        words, found, i = _tokens(text), {}, 0
+        while i < len(words):
+            for n in range(min(self._longest, len(words) - i), 0, -1):
+                term = self._lookup(" ".join(words[i:i + n]))
+                if term:
+                    found.setdefault(term, self._index[term])
+                    i += n
+                    break
+            else:
+                i += 1
+        return list(found.items())
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+(?:'[a-z0-9]+)*", text.lower())  # apostrophes only inside words: 'slur' -> slur
+
+
+def _norm(term: str) -> str:
+    return " ".join(_tokens(term))
+
+
+def build_lexicon(hurtlex_rows: Iterable[dict], benign_texts: Sequence[str] = (), levels: Sequence[str] = ("conservative",),
+                  max_benign_docs: int = 1, entities: dict[str, tuple[str, ...]] = RISK_ENTITIES) -> Lexicon:
+    """HurtLex lemmas of `levels` (one to three plain words) plus the curated entities.
+
+    A HurtLex lemma found in more than `max_benign_docs` of `benign_texts` is pruned as ambiguous:
+    it occurs in ordinary text, so its presence is not evidence of explicit harm. Entities are never pruned.
+    """
+    candidates: dict[str, str] = {}
+    for row in hurtlex_rows:
+        lemma = row["lemma"].strip().lower()
+        if row["level"] in levels and _LEMMA_OK.match(lemma) and len(lemma.split()) <= 3:
+            candidates.setdefault(_norm(lemma), f"hurtlex:{row['category']}")
+    probe = Lexicon(candidates)
+    doc_counts: Counter = Counter()
+    for text in benign_texts:
+        doc_counts.update({term for term, _ in probe.matches(text)})
+    pruned = sorted(t for t in candidates if doc_counts[t] > max_benign_docs)
+    sources = {t: s for t, s in candidates.items() if t not in set(pruned)}
+    for category, terms in entities.items():
+        for term in terms:
+            sources[_norm(term)] = f"entity:{category}"
+    return Lexicon(sources, pruned)
+
+
+# ---------------------------------------------------------------------------------------------
+# harmful-intent signal
+
+
+@dataclass
+class IntentClassifier:
+    """Logistic regression on MiniLM embeddings: P(prompt carries harmful intent)."""
+
+    model: object
+    embed: Callable[[Sequence[str]], np.ndarray]
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        if not len(texts):
+            return np.zeros(0)
+        return self.model.predict_proba(self.embed(list(texts)))[:, 1]
+
+
+def _logreg(seed: int, c: float):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, max_iter=2000, class_weight="balanced", random_state=seed)
+
+
+def train_intent(texts: Sequence[str], labels: Sequence[int], embed: Callable[[Sequence[str]], np.ndarray],
+                 seed: int = 0, c: float = 1.0, folds: int = 5) -> tuple[IntentClassifier, np.ndarray]:
+    """Fit on all rows; also return out-of-fold probabilities (each row scored by a model that never saw it)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.asarray(labels, dtype=int)
+    if set(np.unique(y)) != {0, 1}:
+        raise ValueError("intent training needs both harmful (1) and benign (0) prompts")
+    x = embed(list(texts))
+    oof = np.zeros(len(y))
+    for train_idx, held_idx in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
+        oof[held_idx] = _logreg(seed, c).fit(x[train_idx], y[train_idx]).predict_proba(x[held_idx])[:, 1]
+    return IntentClassifier(_logreg(seed, c).fit(x, y), embed), oof
+
+
+def binary_metrics(labels: Sequence[int], proba: Sequence[float], threshold: float = 0.5) -> dict:
+    """Accuracy, precision, recall, F1 (positive = harmful) and ROC-AUC where both classes occur."""
+    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
+
+    y, p = np.asarray(labels, dtype=int), np.asarray(proba, dtype=float)
+    pred = (p >= threshold).astype(int)
+    out = {"n": int(len(y)), "positives": int(y.sum()), "accuracy": float(accuracy_score(y, pred)),
+           "recall": float(recall_score(y, pred, zero_division=0))}
+    if 0 < y.sum() < len(y):
+        out.update(precision=float(precision_score(y, pred, zero_division=0)),
+                   f1=float(f1_score(y, pred, zero_division=0)), roc_auc=float(roc_auc_score(y, p)))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the decision
+
+
+def harm_type(explicit: bool, intent: bool) -> str:
+    if explicit and intent:
+        return "MHD"
+    if explicit:
+        return "EHD"
+    return "IHD" if intent else "benign"
+
+
+def label_prompts(prompts: Sequence[str], lexicon: Lexicon, intent_proba: Sequence[float],
+                  threshold: float = 0.5) -> list[dict]:
+    """One decision per prompt with its evidence (matched terms and their sources, intent probability)."""
+    if len(prompts) != len(intent_proba):
+        raise ValueError(f"{len(prompts)} prompts but {len(intent_proba)} intent probabilities")
+    rows = []
+    for prompt, p in zip(prompts, intent_proba):
+        terms = lexicon.matches(prompt)
+        intent = float(p) >= threshold
+        kind = harm_type(bool(terms), intent)
+        evidence = (f"explicit: {', '.join(f'{t} ({s})' for t, s in terms) or 'none'}; "
+                    f"intent p={float(p):.2f} {'>=' if intent else '<'} {threshold}")
+        rows.append({"prompt": prompt, "harm_type": kind, "explicit_terms": [t for t, _ in terms],
+                     "explicit_sources": [s for _, s in terms], "intent_proba": float(p), "evidence": evidence})
+    return rows
+
+
+def rule_intent(text: str) -> tuple[bool, str]:
+    """Hand-checkable rule: (a request cue and a harmful goal) or an evasion phrase; returns the evidence."""
+    evasion = _EVASION.search(text)
+    if evasion:
+        return True, f"evasion '{evasion.group(0)}'"
+    cue, goal = _CUE.search(text), _GOAL.search(text)
+    if cue and goal:
+        return True, f"cue '{cue.group(0).strip()}' + goal '{goal.group(0)}'"
+    return False, ""
+
+
+def agreement(a: Sequence, b: Sequence) -> dict:
+    """Raw agreement and Cohen's kappa between two labelings of the same items."""
+    from sklearn.metrics import cohen_kappa_score
+
+    a, b = list(a), list(b)
+    if len(a) != len(b) or not a:
+        raise ValueError("agreement needs two equally long, non-empty labelings")
+    same = sum(x == y for x, y in zip(a, b))
+    kappa = float(cohen_kappa_score(a, b)) if len(set(a) | set(b)) > 1 else 1.0
+    return {"n": len(a), "agreement": same / len(a), "cohen_kappa": kappa}
+
+
+# ---------------------------------------------------------------------------------------------
+# training data and scoring helpers the data notebook uses
+
+
+class CachedEmbedder:
+    """`encoders.embed` with a per-process cache: each distinct text is embedded once per notebook."""
+
+    def __init__(self, max_length: int = 128, progress: bool = True):
+        self.max_length, self.progress, self._cache = max_length, progress, {}
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        from . import encoders
+
+        new = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if new:
+            for text, vector in zip(new, encoders.embed(new, max_length=self.max_length, progress=self.progress)):
+                self._cache[text] = vector
+        return np.stack([self._cache[t] for t in texts]) if len(texts) else np.zeros((0, 384), np.float32)
+
+
+def _sample(texts: Sequence[str], n: int | None, seed: int) -> list[str]:
+    texts = list(dict.fromkeys(t.strip() for t in texts if t and t.strip()))
+    if n is None or n >= len(texts):
+        return texts
+    rng = np.random.default_rng(seed)
+    return [texts[i] for i in sorted(rng.choice(len(texts), n, replace=False))]
+
+
+def intent_training_set(pku_prompts: Sequence[str], per_source: int | None, seed: int = 0) -> list[dict]:
+    """Harmful prompts (HH-RLHF red-team first turns, the given PKU prompts) vs benign (LIMA, GSM8K train).
+
+    Never ALERT, adversarial ALERT or XSTest: those are evaluation prompts, used only to validate.
+    The caller passes PKU prompts of the judge_train split only. Prompts present in both classes are dropped.
+    """
+    from . import data
+
+    sources = {
+        ("hh_rlhf", 1): data.load("hh_rlhf_harmless")["prompt"],
+        ("pku_judge_train", 1): list(pku_prompts),
+        ("lima", 0): data.load("lima")["prompt"],
+        ("gsm8k_train", 0): data.load("gsm8k", split="train")["question"],
+    }
+    rows = [{"prompt": t, "label": label, "source": name}
+            for (name, label), texts in sources.items() for t in _sample(texts, per_source, seed)]
+    labels_of: dict[str, set[int]] = {}
+    for r in rows:
+        labels_of.setdefault(r["prompt"], set()).add(r["label"])
+    seen: set[str] = set()
+    out = []
+    for r in rows:
+        if len(labels_of[r["prompt"]]) == 1 and r["prompt"] not in seen:
+            seen.add(r["prompt"])
+            out.append(r)
+    return out
+
+
+def intent_scores(texts: Sequence[str], classifier: IntentClassifier, train_texts: Sequence[str],
+                  oof: Sequence[float]) -> np.ndarray:
+    """Intent probabilities, out of fold for texts the classifier trained on (no in-sample optimism)."""
+    held = dict(zip(train_texts, oof))
+    unseen = [t for t in texts if t not in held]
+    fresh = dict(zip(unseen, classifier.predict_proba(unseen))) if unseen else {}
+    return np.array([held[t] if t in held else fresh[t] for t in texts], dtype=float)
