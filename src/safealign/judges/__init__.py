@@ -1,0 +1,82 @@
+"""Judges and scorers: the safety judge ω(prompt, response), the refusal detector, the toxicity scorer.
+
+    judge = judges.load_safety_judge(settings)       # .judge(prompts, responses) -> [Verdict(safe, score, category)]
+    refusal = judges.load_refusal_detector(settings)  # .classify(prompts, responses) -> ['refused'|'complied'|'partial']
+    toxicity = judges.load_toxicity_scorer(settings)  # .score(texts) -> [0..1]
+    judges.agreement(profile)                         # measured agreement with human labels (judges.json)
+
+Trained judges live under runs/<profile>/judges/ (safetensors + json), written by notebooks/03_judges.ipynb.
+"""
+
+from __future__ import annotations
+
+from .. import io
+from .base import NOTEBOOK, JudgeNotTrained, SafetyJudge, Verdict, binary_metrics
+from .toxicity import load_toxicity_scorer
+
+__all__ = ["Verdict", "SafetyJudge", "JudgeNotTrained", "load_safety_judge", "load_refusal_detector",
+           "load_toxicity_scorer", "agreement", "binary_metrics", "config"]
+
+DEFAULTS = {
+    "safety": {"backend": "offline", "llama_guard_model": "meta-llama/Llama-Guard-3-8B", "batch_size": 8},
+    "refusal": {"backend": "trained"},
+    "toxicity": {"backend": "bilstm", "label": "toxic"},
+}
+
+
+def config(settings: dict, part: str) -> dict:
+    section = settings.get("judges") or {}
+    return {**DEFAULTS.get(part, {}), **(section.get(part) or {})}
+
+
+def load_safety_judge(settings: dict) -> SafetyJudge:
+    """The profile's safety judge: judges.safety.backend = 'offline' (trained here) | 'llama_guard' | 'tiny_llama_guard'."""
+    cfg = config(settings, "safety")
+    backend = cfg["backend"]
+    if backend == "offline":
+        from .offline import OfflineSafetyJudge
+
+        return OfflineSafetyJudge.load(settings["name"])
+    if backend == "llama_guard":
+        from .. import runtime
+        from . import llama_guard
+
+        return llama_guard.load(cfg["llama_guard_model"], runtime.device(settings), cfg["batch_size"])
+    if backend == "tiny_llama_guard":
+        from . import llama_guard
+
+        return llama_guard.tiny_llama_guard(settings.get("seed", 0))
+    raise ValueError(f"judges.safety.backend {backend!r} in profiles.yaml: choose offline | llama_guard | tiny_llama_guard")
+
+
+def load_refusal_detector(settings: dict):
+    """judges.refusal.backend = 'trained' (XSTest-trained TF-IDF LR, from the notebook) | 'rules'."""
+    from .refusal import RefusalDetector, RuleRefusalDetector
+
+    backend = config(settings, "refusal")["backend"]
+    if backend == "trained":
+        return RefusalDetector.load(settings["name"])
+    if backend == "rules":
+        return RuleRefusalDetector()
+    raise ValueError(f"judges.refusal.backend {backend!r} in profiles.yaml: choose trained | rules")
+
+
+def agreement(profile: str) -> dict:
+    """The judges' measured agreement with human labels (book/results/<profile>/judges.json), compact."""
+    try:
+        result = io.read_result(profile, "judges")
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{err}; the file is written by {NOTEBOOK}") from None
+    safety, refusal, tox = result["safety_judge"], result["refusal"], result["toxicity"]
+    return {
+        "safety_judge": {"name": safety["name"], "backend": safety["backend"],
+                         "pku_heldout_accuracy": safety["heldout"]["accuracy"], "pku_heldout_n": safety["heldout"]["n"],
+                         "pku_heldout_roc_auc": safety["heldout"]["roc_auc"],
+                         "xstest_unsafe_accuracy": safety["xstest_unsafe"]["accuracy"],
+                         "xstest_unsafe_n": safety["xstest_unsafe"]["n"],
+                         "xstest_safe_accuracy": (safety.get("xstest_safe") or {}).get("accuracy")},
+        "refusal": {"name": refusal["name"], "xstest_accuracy": refusal["xstest"]["accuracy"],
+                    "xstest_n": refusal["xstest"]["n"], "protocol": refusal["xstest"]["protocol"]},
+        "toxicity": {"name": tox["name"], "perspective_spearman": tox["perspective"]["spearman"],
+                     "perspective_n": tox["perspective"]["n"]},
+    }
