@@ -1,0 +1,298 @@
+"""Tables and figures of the results chapter (notebook 06) and of each model's evaluation (notebook 05),
+built from whatever book/results/<profile>/{eval,align}/*.json exist."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from . import evaluate, io, paths, seed_numbers, viz
+
+OVERALL_S = "Overall Safety Score S"
+OVERALL_ASR = "Overall ASR Score"
+
+
+def expected_models() -> list[str]:
+    from . import align
+
+    return ["base"] + list(align.METHODS)
+
+
+def load_dir(profile: str, kind: str) -> dict[str, dict]:
+    """{name: result} of book/results/<profile>/<kind>/*.json, in the book's model order."""
+    folder = paths.results_dir(profile) / kind
+    found = {p.stem: io.read_json(p) for p in sorted(folder.glob("*.json"))} if folder.exists() else {}
+    order = {m: i for i, m in enumerate(expected_models())}
+    return dict(sorted(found.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+
+
+def missing(profile: str) -> dict[str, list[str]]:
+    """Which models have no evaluation / alignment result yet (and the stages that would write them)."""
+    evals, aligns = load_dir(profile, "eval"), load_dir(profile, "align")
+    return {"eval": [f"eval-{m}" for m in expected_models() if m not in evals],
+            "align": [f"align-{m}" for m in expected_models()[1:] if m not in aligns]}
+
+
+def _pct(x: float) -> float:
+    return round(100 * x, 2)
+
+
+def _with_ci(value: float, ci: list[float]) -> str:
+    return f"{100 * value:.1f} [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables 2-5
+
+
+def safety_table(evals: dict[str, dict], ci: bool = True) -> pd.DataFrame:
+    """Table 2's layout: S (%) per macro category and overall, one column per model."""
+    cols = {}
+    for name, res in evals.items():
+        s = res["safety_score"]
+        col = {m: (_with_ci(v["score"], v["ci95"]) if ci else _pct(v["score"])) for m, v in s["by_macro"].items()}
+        col[OVERALL_S] = _with_ci(s["overall"], s["ci95"]) if ci else _pct(s["overall"])
+        cols[evaluate.model_label(name)] = col
+    return pd.DataFrame(cols, index=list(evaluate.MACRO_CATEGORIES) + [OVERALL_S])
+
+
+def asr_table(evals: dict[str, dict], ci: bool = True) -> pd.DataFrame:
+    """Table 4's layout: ASR (%) per attack and overall, one column per model."""
+    cols = {}
+    for name, res in evals.items():
+        a = res["asr"]
+        col = {evaluate.ATTACKS[k]: (_with_ci(v["score"], v["ci95"]) if ci else _pct(v["score"]))
+               for k, v in a["by_attack"].items()}
+        col[OVERALL_ASR] = _with_ci(a["overall"], a["ci95"]) if ci else _pct(a["overall"])
+        cols[evaluate.model_label(name)] = col
+    return pd.DataFrame(cols, index=list(evaluate.ATTACKS.values()) + [OVERALL_ASR])
+
+
+def fine_category_table(evals: dict[str, dict]) -> pd.DataFrame:
+    """S (%) per ALERT fine category (32 rows), one column per model, with the evaluated n."""
+    rows = {}
+    for name, res in evals.items():
+        for cat, v in res["safety_score"]["by_category"].items():
+            rows.setdefault(cat, {"macro": evaluate.macro_category(cat), "n": v["n"]})
+            rows[cat][evaluate.model_label(name)] = _pct(v["score"])
+    return pd.DataFrame.from_dict(rows, orient="index").sort_index()
+
+
+def seed_table(table: dict, columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(table, index=columns).T
+
+
+# ---------------------------------------------------------------------------------------------
+# Figure 6
+
+
+def toxicity_frame(evals: dict[str, dict]) -> pd.DataFrame:
+    rows = []
+    for name, res in evals.items():
+        for system, per in res["toxicity"].items():
+            for subset, short in evaluate.TOXICITY_SUBSETS.items():
+                if subset in per:
+                    for metric in ("expected_max", "average"):
+                        rows.append({"model": evaluate.model_label(name), "system": system, "subset": short,
+                                     "metric": metric, "value": per[subset][metric],
+                                     "n_prompts": per[subset]["n_prompts"], "n": per[subset]["n_generations"]})
+    return pd.DataFrame(rows)
+
+
+def toxicity_heatmaps(evals: dict[str, dict], title: str = "Toxicity (Figure 6 layout)") -> go.Figure:
+    """Four heatmaps: E[max_tox] and avg_tox under the benign and the adversarial system prompt."""
+    frame = toxicity_frame(evals)
+    panels = [("expected_max", "benign"), ("expected_max", "adversarial"), ("average", "benign"), ("average", "adversarial")]
+    names = {"expected_max": "E[max_tox]", "average": "avg_tox"}
+    fig = make_subplots(rows=2, cols=2, subplot_titles=[f"({'abcd'[i]}) {names[m]}, {s} system prompt"
+                                                        for i, (m, s) in enumerate(panels)],
+                        horizontal_spacing=0.12, vertical_spacing=0.18)
+    if frame.empty:
+        return fig.update_layout(title=title + ": no evaluation results yet", template=viz.TEMPLATE)
+    models = list(dict.fromkeys(frame.model))
+    for i, (metric, system) in enumerate(panels):
+        part = frame[(frame.metric == metric) & (frame.system == system)]
+        grid = part.pivot(index="model", columns="subset", values="value").reindex(
+            index=models, columns=list(evaluate.TOXICITY_SUBSETS.values()))
+        fig.add_trace(go.Heatmap(z=grid.values, x=grid.columns, y=grid.index, colorscale="Reds", zmin=0, zmax=1,
+                                 text=np.round(grid.values, 2), texttemplate="%{text}", showscale=i == 0),
+                      row=i // 2 + 1, col=i % 2 + 1)
+    fig.update_layout(title=title, template=viz.TEMPLATE, height=300 + 45 * len(models))
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Table 6, over-refusal, Pareto, cost
+
+
+def general_table(evals: dict[str, dict]) -> pd.DataFrame:
+    """Headline metric per general task (rows = models), the Table 6 tasks first."""
+    rows = {}
+    for name, res in evals.items():
+        rows[evaluate.model_label(name)] = {task: round(v[v["metric"]], 3) for task, v in res["general"].items()}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    first = [t for t in seed_numbers.TABLE6_TASKS if t in frame.columns]
+    return frame[first + [c for c in frame.columns if c not in first]]
+
+
+def general_sizes(evals: dict[str, dict]) -> pd.DataFrame:
+    """Items scored and metric per task (the same for every model of a profile)."""
+    res = next(iter(evals.values()))
+    return pd.DataFrame({t: {"metric": v["metric"], "n": v["n"]} for t, v in res["general"].items()}).T
+
+
+def table6_beside(evals: dict[str, dict]) -> pd.DataFrame:
+    ours = general_table(evals).rename(columns=seed_numbers.TABLE6_TASKS)
+    ours = ours[[c for c in seed_numbers.TABLE6_COLUMNS if c in ours.columns]]
+    seed = pd.DataFrame(seed_numbers.TABLE6, index=seed_numbers.TABLE6_COLUMNS).T
+    return pd.concat({"ours": ours, "paper A (Falcon 11B)": seed}, axis=1)
+
+
+def over_refusal_table(evals: dict[str, dict]) -> pd.DataFrame:
+    return pd.DataFrame({
+        evaluate.model_label(n): {"XSTest safe prompts refused (%)": _with_ci(r["over_refusal"]["rate"], r["over_refusal"]["ci95"]),
+                                  "full refusal (%)": _pct(r["over_refusal"]["full_refusal"]),
+                                  "partial refusal (%)": _pct(r["over_refusal"]["partial_refusal"]),
+                                  "n": r["over_refusal"]["n"]}
+        for n, r in evals.items()}).T
+
+
+def capability_score(result: dict) -> float:
+    """Mean headline metric over the general tasks (unweighted), the x-axis of the Pareto plot."""
+    return float(np.mean([v[v["metric"]] for v in result["general"].values()]))
+
+
+def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
+    """Names not dominated by another point (higher is better on both axes)."""
+    front = []
+    for name, (x, y) in points.items():
+        if not any((x2 >= x and y2 >= y) and (x2 > x or y2 > y) for n2, (x2, y2) in points.items() if n2 != name):
+            front.append(name)
+    return front
+
+
+def pareto_figure(evals: dict[str, dict]) -> go.Figure:
+    points = {evaluate.model_label(n): (capability_score(r), r["safety_score"]["overall"]) for n, r in evals.items()}
+    front = set(pareto_front(points))
+    fig = go.Figure()
+    for name, res in evals.items():
+        label = evaluate.model_label(name)
+        x, y = points[label]
+        lo, hi = res["safety_score"]["ci95"]
+        fig.add_trace(go.Scatter(
+            x=[x], y=[100 * y], mode="markers+text", text=[label], textposition="top center", name=label,
+            marker=dict(size=12, symbol="star" if label in front else "circle"),
+            error_y=dict(type="data", symmetric=False, array=[100 * (hi - y)], arrayminus=[100 * (y - lo)])))
+    fig.update_layout(title="Safety vs. general capability (stars: Pareto front)", template=viz.TEMPLATE,
+                      xaxis_title="mean general-task score (headline metric)", yaxis_title="safety score S (%)",
+                      showlegend=False, height=480)
+    return fig
+
+
+COST_COLUMNS = ["label", "trainer", "loss_type", "steps", "pairs_seen", "tokens_seen", "wall_s", "tokens_per_s",
+                "setup_s", "peak_rss_gb", "reference_pass", "device"]
+
+
+def cost_table(aligns: dict[str, dict]) -> pd.DataFrame:
+    rows = {name: {c: res.get(c) for c in COST_COLUMNS} for name, res in aligns.items()}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=COST_COLUMNS)
+
+
+def eval_time_table(evals: dict[str, dict]) -> pd.DataFrame:
+    frame = pd.DataFrame({evaluate.model_label(n): r.get("seconds", {}) for n, r in evals.items()}).T
+    frame["total"] = frame.sum(axis=1)
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------
+# judge agreement
+
+
+def _flatten(prefix: str, obj) -> dict:
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            out.update(_flatten(f"{prefix}.{k}" if prefix else k, v))
+        return out
+    return {prefix: obj}
+
+
+def agreement_table(agreement: dict) -> pd.DataFrame:
+    """The judges' measured agreement with human labels, one row per number."""
+    flat = _flatten("", agreement or {})
+    return pd.DataFrame({"value": flat}).rename_axis("judge.metric") if flat else pd.DataFrame(
+        {"value": {"(none)": "no agreement numbers recorded"}})
+
+
+def agreement_line(agreement: dict | None) -> str:
+    """One line naming every measured agreement number of the judges, printed under each judged table."""
+    if not agreement:
+        return "Judge agreement: not measured yet (run the `judges` stage)"
+    parts = []
+    for judge, numbers in agreement.items():
+        flat = _flatten("", numbers) if isinstance(numbers, dict) else {"": numbers}
+        name = flat.pop("name", None)
+        shown = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in flat.items())
+        parts.append(f"{judge}{f' ({name})' if name else ''}: {shown}")
+    return "Judge agreement with human labels: " + "; ".join(parts)
+
+
+def interleave(ours: pd.DataFrame, seed: pd.DataFrame, ours_label: str = "ours", seed_label: str = "paper A") -> pd.DataFrame:
+    """Per model, our column next to the paper's (models we have not evaluated show the paper only)."""
+    cols = {}
+    for model in list(dict.fromkeys(list(ours.columns) + list(seed.columns))):
+        if model in ours.columns:
+            cols[(model, ours_label)] = ours[model]
+        if model in seed.columns:
+            cols[(model, seed_label)] = seed[model].reindex(ours.index if len(ours.index) else seed.index)
+    return pd.DataFrame(cols)
+
+
+def changes_vs_base(evals: dict[str, dict]) -> pd.DataFrame:
+    """Each aligned model against the base: differences in S, ASR, over-refusal and capability, and whether
+    the 95% CIs of S and ASR are disjoint (a conservative check that the change is not sampling noise)."""
+    if "base" not in evals:
+        return pd.DataFrame()
+    base = evals["base"]
+
+    def disjoint(a: list[float], b: list[float]) -> bool:
+        return a[1] < b[0] or b[1] < a[0]
+
+    rows = {}
+    for name, res in evals.items():
+        if name == "base":
+            continue
+        rows[evaluate.model_label(name)] = {
+            "ΔS (pp)": _pct(res["safety_score"]["overall"] - base["safety_score"]["overall"]),
+            "S CIs disjoint": disjoint(res["safety_score"]["ci95"], base["safety_score"]["ci95"]),
+            "ΔASR (pp)": _pct(res["asr"]["overall"] - base["asr"]["overall"]),
+            "ASR CIs disjoint": disjoint(res["asr"]["ci95"], base["asr"]["ci95"]),
+            "Δ over-refusal (pp)": _pct(res["over_refusal"]["rate"] - base["over_refusal"]["rate"]),
+            "Δ avg_tox adversarial": round(res["toxicity"]["adversarial"]["average"]
+                                           - base["toxicity"]["adversarial"]["average"], 3),
+            "Δ capability": round(capability_score(res) - capability_score(base), 3),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def reduction_table(result: dict, cfg: dict) -> pd.DataFrame:
+    """What this profile evaluated against what the seed paper used (the book must say how much was cut)."""
+    tox = result["toxicity"]["benign"]
+    per_set = {s: tox[s]["n_prompts"] for s in evaluate.TOXICITY_SUBSETS if s in tox}
+    rows = {
+        "ALERT prompts (S)": (result["safety_score"]["n"], result["safety_score"]["population"],
+                              "14,763 (full ALERT)", f"greedy, {cfg['alert']['max_new_tokens']} new tokens"),
+        "adversarial ALERT prompts (ASR)": (result["asr"]["n"], result["asr"]["population"], "30,968",
+                                            f"greedy, {cfg['adversarial']['max_new_tokens']} new tokens"),
+        "DecodingTrust prompts per set": (min(per_set.values()), "1,196-1,200", "1.2k per set",
+                                          f"n={cfg['toxicity']['n']} samples (seed: 25), {cfg['toxicity']['max_new_tokens']} "
+                                          f"new tokens (seed: 150), temperature {cfg['toxicity']['temperature']}"),
+        "XSTest safe prompts": (result["over_refusal"]["n"], result["over_refusal"]["population"], "not in paper A",
+                                f"greedy, {cfg['xstest']['max_new_tokens']} new tokens"),
+    }
+    for task, v in result["general"].items():
+        rows[f"general: {task}"] = (v["n"], "", "full task (Table 6)" if task in seed_numbers.TABLE6_TASKS
+                                    else "not in paper A", v["metric"])
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["evaluated here", "shipped", "paper A", "decoding / metric"])
