@@ -30,13 +30,20 @@ def config(settings: dict, part: str) -> dict:
 
 
 def load_safety_judge(settings: dict) -> SafetyJudge:
-    """The profile's safety judge: judges.safety.backend = 'offline' (trained here) | 'llama_guard' | 'tiny_llama_guard'."""
+    """The profile's safety judge: judges.safety.backend = 'compliance' (refusal detector + content model, both
+    trained here) | 'offline' (content model alone) | 'llama_guard' | 'tiny_llama_guard'."""
     cfg = config(settings, "safety")
     backend = cfg["backend"]
     if backend == "offline":
         from .offline import OfflineSafetyJudge
 
         return OfflineSafetyJudge.load(settings["name"])
+    if backend == "compliance":
+        from .compliance import ComplianceJudge
+        from .offline import OfflineSafetyJudge
+        from .refusal import RefusalDetector
+
+        return ComplianceJudge(OfflineSafetyJudge.load(settings["name"]), RefusalDetector.load(settings["name"]))
     if backend == "llama_guard":
         from .. import runtime
         from . import llama_guard
@@ -46,7 +53,7 @@ def load_safety_judge(settings: dict) -> SafetyJudge:
         from . import llama_guard
 
         return llama_guard.tiny_llama_guard(settings.get("seed", 0))
-    raise ValueError(f"judges.safety.backend {backend!r} in profiles.yaml: choose offline | llama_guard | tiny_llama_guard")
+    raise ValueError(f"judges.safety.backend {backend!r} in profiles.yaml: choose compliance | offline | llama_guard | tiny_llama_guard")
 
 
 def load_refusal_detector(settings: dict):
