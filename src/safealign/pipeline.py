@@ -36,17 +36,37 @@ class Stage:
     after: list[str] = field(default_factory=list)  # stages that must run first
     modules: list[str] = field(default_factory=list)  # safealign modules whose source is fingerprinted
     sections: list[str] = field(default_factory=list)  # profile sections it reads (top-level scalars always count)
+    artifacts: list[str] = field(default_factory=list)  # folders under runs/<profile>/ that later stages read
 
 
 CORE = ["__init__", "paths", "profiles", "io", "runtime", "data", "splits", "models", "viz"]
 
 
 def stages(profile: str) -> list[Stage]:
-    """The book's stages for `profile`, in dependency order."""
+    """The book's stages for `profile`, in dependency order (each method aligned, then evaluated)."""
+    from .align import METHODS
+
     profiles.load(profile)  # validates the name
-    return [
+    evaluation = CORE + ["evaluate", "capability", "generation", "judges", "report", "seed_numbers"]
+    out = [
         Stage("overview", "01_overview.ipynb", modules=CORE, sections=["overview"]),
+        Stage("data", "02_data.ipynb", modules=CORE + ["curation", "harmtype", "encoders"], sections=["data", "splits"]),
+        Stage("judges", "03_judges.ipynb", after=["data"], modules=CORE + ["judges", "curation"],
+              sections=["judges", "data", "splits"], artifacts=["judges"]),
+        Stage("eval-base", "05_evaluate.ipynb", params={"model": "base"}, after=["judges"], modules=evaluation,
+              sections=["eval", "judges"]),
     ]
+    for m in METHODS:
+        out += [
+            Stage(f"align-{m}", "04_align.ipynb", params={"method": m}, after=["data"],
+                  modules=CORE + ["align", "curation", "generation"], sections=["align", "data", "splits"],
+                  artifacts=[f"align/{m}"]),
+            Stage(f"eval-{m}", "05_evaluate.ipynb", params={"model": m}, after=["judges", f"align-{m}"],
+                  modules=evaluation + ["align"], sections=["eval", "judges"]),
+        ]
+    out.append(Stage("results", "06_results.ipynb", after=["eval-base"] + [f"eval-{m}" for m in METHODS],
+                     modules=CORE + ["evaluate", "capability", "report", "seed_numbers", "judges"], sections=["eval"]))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,6 +134,7 @@ def is_fresh(stage: Stage, profile: str, fp: str) -> bool:
 def plan(profile: str) -> list[tuple[Stage, str, bool]]:
     """(stage, fingerprint, fresh) for each stage, in order."""
     known: dict[str, str] = {}
+    fresh_by_name: dict[str, bool] = {}
     rows = []
     for stage in stages(profile):
         missing = [a for a in stage.after if a not in known]
@@ -121,7 +142,10 @@ def plan(profile: str) -> list[tuple[Stage, str, bool]]:
             raise ValueError(f"stage {stage.name!r} runs after unknown or later stages {missing}")
         fp = fingerprint(stage, profile, known)
         known[stage.name] = fp
-        rows.append((stage, fp, is_fresh(stage, profile, fp)))
+        # a stage is only as fresh as what it was computed from
+        fresh = is_fresh(stage, profile, fp) and all(fresh_by_name[a] for a in stage.after)
+        fresh_by_name[stage.name] = fresh
+        rows.append((stage, fp, fresh))
     return rows
 
 
@@ -163,17 +187,40 @@ def run(profile: str, force: bool | list[str] = False, only: list[str] | None = 
     for wanted in (only or []) + (force if isinstance(force, list) else []):
         if wanted not in names:
             raise ValueError(f"unknown stage {wanted!r} for profile {profile!r}; stages: {sorted(names)}")
-    todo = [
-        (s, fp) for s, fp, fresh in rows
+    wanted = {
+        s.name for s, fp, fresh in rows
         if (not only or s.name in only) and (not fresh or force is True or (isinstance(force, list) and s.name in force))
-    ]
+    }
+    wanted |= _rebuild_missing_artifacts(rows, wanted, profile)
+    todo = [(s, fp) for s, fp, _ in rows if s.name in wanted]
     done = []
     bar = tqdm(todo, desc=f"pipeline [{profile}]", unit="notebook")
-    for stage, fp in bar:
+    for stage, _ in bar:
         bar.set_postfix_str(stage.name)
+        # fingerprint what is on disk now: sources may have been edited since the run started
+        fp = next(f for s, f, _ in plan(profile) if s.name == stage.name)
         execute(stage, profile, fp, log_output=log_output)
         done.append(stage.name)
     return done
+
+
+def _rebuild_missing_artifacts(rows, wanted: set[str], profile: str) -> set[str]:
+    """Upstream stages whose artifacts (models, datasets under runs/) are gone must run again.
+
+    Committed stamps say a stage is fresh, but runs/ is not committed: on a fresh clone an evaluation
+    that needs an aligned model has to retrain it first (same code and seed, same result).
+    """
+    by_name = {s.name: s for s, _, _ in rows}
+    extra: set[str] = set()
+    pending = list(wanted)
+    while pending:
+        for upstream in by_name[pending.pop()].after:
+            stage = by_name[upstream]
+            missing = [a for a in stage.artifacts if not (paths.runs_dir() / profile / a).exists()]
+            if missing and upstream not in wanted | extra:
+                extra.add(upstream)
+                pending.append(upstream)
+    return extra
 
 
 def main(argv: list[str] | None = None) -> int:
