@@ -11,7 +11,7 @@ PROFILE ?= cpu
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: book pipeline html setup test test-setup clean
+.PHONY: book pipeline html setup test test-setup clean bench
 
 book: pipeline html
 
@@ -38,6 +38,13 @@ test-setup:
 
 test: setup test-setup
 	$(BIN)/python -m pytest -q
+
+# Speed figures (printed, never asserted): judges' throughput, registry vs bare TRL overhead and the
+# reference log-prob speed-up, batched vs one-prompt generation.
+bench: setup
+	$(BIN)/python scripts/bench_judges.py --profile cpu
+	$(BIN)/python scripts/bench_align.py --profile cpu --steps 3 --pairs 8
+	$(BIN)/python scripts/bench_generation.py --prompts 32 --batch-size 32
 
 clean:
 	rm -rf _build book/executed/smoke book/results/smoke

@@ -37,8 +37,19 @@ def test_source_notebooks_are_clean_and_take_a_profile_parameter():
         assert re.search(r"^profile\s*=", "".join(tagged[0]["source"]), re.M), path.name
 
 
-def test_the_toc_lists_only_files_that_exist_for_the_default_profile():
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]] + [ch["file"] for part in toc.get("parts", []) for ch in part["chapters"]]
-    missing = [f for f in files if not any((ROOT / (f + ext)).exists() for ext in (".md", ".ipynb"))]
-    assert not missing, f"run `make book` to execute: {missing}"
+def test_the_generated_toc_lists_every_executed_stage_and_nothing_else(tmp_path, monkeypatch):
+    from safealign import book, paths, pipeline
+
+    monkeypatch.setattr(paths, "executed_dir", lambda profile: tmp_path / profile)
+    (tmp_path / "smoke").mkdir()
+    for name in ("overview", "align-ipo", "eval-base", "eval-ipo"):
+        (tmp_path / "smoke" / f"{name}.ipynb").write_text("{}")
+    toc = yaml.safe_load(book.toc_text("smoke"))
+    files = [toc["root"]]
+    for part in toc["parts"]:
+        for chapter in part["chapters"]:
+            files += [chapter["file"]] + [s["file"] for s in chapter.get("sections", [])]
+    executed = [f.rsplit("/", 1)[1] for f in files if f.startswith("book/executed/")]
+    assert executed == ["overview", "align-ipo", "eval-base", "eval-ipo"]
+    assert all((ROOT / (f + ".md")).exists() for f in files if not f.startswith("book/executed/"))
+    assert {s.name for s in pipeline.stages("smoke")} >= set(executed)
