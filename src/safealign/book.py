@@ -64,6 +64,7 @@ def build(profile: str = DEFAULT, clean: bool = False) -> Path:
     profiles.load(profile)
     if clean and build_dir(profile).exists():
         shutil.rmtree(build_dir(profile) / "_build", ignore_errors=True)
+    _copy_plotly_js()
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb), "build", str(paths.REPO_ROOT), "--toc", str(toc_for(profile)),
            "--path-output", str(build_dir(profile)), "--keep-going"]
@@ -72,6 +73,17 @@ def build(profile: str = DEFAULT, clean: bool = False) -> Path:
     if not index.exists():
         raise RuntimeError(f"book build finished but {index} is missing")
     return index
+
+
+def _copy_plotly_js() -> None:
+    """plotly.js of the installed plotly, served from the book's _static (figures are drawn offline)."""
+    import plotly
+
+    source = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    target = paths.book_dir() / "_static" / "plotly.min.js"
+    if not target.exists() or target.stat().st_size != source.stat().st_size:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
 
 
 def main(argv: list[str] | None = None) -> int:
