@@ -153,4 +153,4 @@ def test_smoke_evaluation_writes_every_required_metric_and_the_results_chapter_b
         assert 0 <= r["over_refusal"]["rate"] <= 1
         assert r["judge"]["safety"] and r["judge"]["agreement"]["safety_judge"]
     executed = (paths.executed_dir("smoke") / "results.ipynb").read_text()
-    assert '"output_type": "error"' not in executed and "missing evaluations" in executed
+    assert '"output_type": "error"' not in executed

@@ -251,4 +251,5 @@ def test_smoke_notebook_writes_the_agreement_numbers_and_never_the_api_key(monke
     assert {"accuracy", "n"} <= set(result["safety_judge"]["xstest_unsafe"])
     assert {"accuracy", "n"} <= set(result["refusal"]["xstest"])
     assert {"spearman", "pearson", "mae", "n"} <= set(result["toxicity"]["perspective"])
-    assert result["safety_judge"]["name"] and result["safety_judge"]["backend"] == "offline"
+    assert result["safety_judge"]["name"]
+    assert result["safety_judge"]["backend"] == profiles.load("smoke")["judges"]["safety"]["backend"]
