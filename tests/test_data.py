@@ -69,22 +69,23 @@ def test_a_file_whose_hash_differs_from_the_manifest_is_refused(data_copy):
         data.load("alert")
 
 
+def _replace_line(root, rel, line_number, text):
+    """Overwrite one line of a copied shipped file and re-hash it, so only the row check can fail."""
+    lines = (root / rel).read_text().splitlines()
+    lines[line_number - 1] = text
+    (root / rel).write_text("\n".join(lines) + "\n")
+    _refresh_manifest(root, rel)
+
+
 def test_a_malformed_jsonl_line_is_named_by_file_and_line(data_copy):
-    rel = "safety/alert/alert_sample.jsonl"
-    lines = (data_copy / rel).read_text().splitlines()
-    lines[6] = '{"category": "crime_theft", "prompt": '  # line 7 truncated
-    (data_copy / rel).write_text("\n".join(lines) + "\n")
-    _refresh_manifest(data_copy, rel)
+    _replace_line(data_copy, "safety/alert/alert_sample.jsonl", 7, '{"category": "crime_theft", "prompt": ')
     with pytest.raises(data.DataError, match=r"alert_sample\.jsonl:7: invalid JSON"):
         data.load("alert")
 
 
 def test_a_row_missing_a_field_is_named_by_file_and_line(data_copy):
-    rel = "safety/alert/alert_sample.jsonl"
-    lines = (data_copy / rel).read_text().splitlines()
-    lines[2] = json.dumps({"prompt": "### Instruction:\nhi\n### Response:\n", "id": 2})
-    (data_copy / rel).write_text("\n".join(lines) + "\n")
-    _refresh_manifest(data_copy, rel)
+    _replace_line(data_copy, "safety/alert/alert_sample.jsonl", 3,
+                  json.dumps({"prompt": "### Instruction:\nhi\n### Response:\n", "id": 2}))
     with pytest.raises(data.DataError, match=r"alert_sample\.jsonl:3: missing field 'category'"):
         data.load("alert")
 
