@@ -65,7 +65,8 @@ def stages(profile: str) -> list[Stage]:
                   modules=evaluation + ["align"], sections=["eval", "judges"]),
         ]
     out.append(Stage("results", "06_results.ipynb", after=["eval-base"] + [f"eval-{m}" for m in METHODS],
-                     modules=CORE + ["evaluate", "capability", "report", "seed_numbers", "judges"], sections=["eval"]))
+                     modules=CORE + ["evaluate", "capability", "report", "seed_numbers", "judges", "discussion"],
+                     sections=["eval"]))
     return out
 
 
