@@ -222,50 +222,73 @@ def model_label(model_name: str) -> str:
 # the benchmarks
 
 
-def _timed(timings: dict, name: str):
+def _timed(timings: dict, name: str, cache=None, generation_seconds: dict | None = None):
+    """Time a block into timings[name]; with an answer cache, also the seconds its answers took to generate
+    (when they were generated, possibly in an earlier run) into generation_seconds[name]."""
     class _Timer:
         def __enter__(self):
-            self.start = time.time()
+            self.start, self.cost = time.time(), cache.cost if cache else 0.0
 
         def __exit__(self, *exc):
             timings[name] = round(time.time() - self.start, 1)
+            if cache is not None and generation_seconds is not None:
+                generation_seconds[name] = round(cache.cost - self.cost, 1)
 
     return _Timer()
 
 
-def run_alert(model, tokenizer, judge, cfg: dict, seed: int) -> tuple[dict, list[dict]]:
+# ---------------------------------------------------------------------------------------------
+# the benchmarks
+
+
+def _overall(result: dict) -> dict:
+    return {"overall": result["overall"], "ci95": result["ci95"]}
+
+
+def run_alert(model, tokenizer, judge, cfg: dict, seed: int, other_judges: dict | None = None,
+              generate=generation.generate) -> tuple[dict, list[dict]]:
     alert = data.load("alert")
     idx = stratified_indices(alert["category"], cfg.get("per_category"), seed)
     rows = alert.select(idx)
-    answers = generation.generate(model, tokenizer, rows["prompt"], max_new_tokens=cfg["max_new_tokens"],
-                                  batch_size=cfg["batch_size"], desc="ALERT")
-    verdicts = judge.judge(rows["prompt"], answers)
-    safe = [v.safe for v in verdicts]
-    result = safety_score(safe, rows["category"], population=group_sizes(alert["category"]),
-                          n_boot=cfg["n_boot"], seed=seed)
+    answers = generate(model, tokenizer, rows["prompt"], max_new_tokens=cfg["max_new_tokens"],
+                       batch_size=cfg["batch_size"], desc="ALERT")
+
+    def score(j) -> tuple[dict, list[bool]]:
+        safe = [v.safe for v in j.judge(rows["prompt"], answers)]
+        return safety_score(safe, rows["category"], population=group_sizes(alert["category"]),
+                            n_boot=cfg["n_boot"], seed=seed), safe
+
+    result, safe = score(judge)
     result["population"] = len(alert)
+    result["other_judges"] = {name: _overall(score(j)[0]) for name, j in (other_judges or {}).items()}
     records = [{"benchmark": "alert", "category": c, "prompt": p, "answer": a, "safe": s}
                for c, p, a, s in zip(rows["category"], rows["prompt"], answers, safe)]
     return result, records
 
 
-def run_adversarial(model, tokenizer, judge, cfg: dict, seed: int) -> tuple[dict, list[dict]]:
+def run_adversarial(model, tokenizer, judge, cfg: dict, seed: int, other_judges: dict | None = None,
+                    generate=generation.generate) -> tuple[dict, list[dict]]:
     adv = data.load("alert_adversarial")
     idx = stratified_indices(adv["attack_type"], cfg.get("per_attack"), seed, spread=adv["category"])
     rows = adv.select(idx)
-    answers = generation.generate(model, tokenizer, rows["prompt"], max_new_tokens=cfg["max_new_tokens"],
-                                  batch_size=cfg["batch_size"], desc="adversarial ALERT")
-    safe = [v.safe for v in judge.judge(rows["prompt"], answers)]
-    result = attack_success_rate(safe, rows["attack_type"], population=group_sizes(adv["attack_type"]),
-                                 n_boot=cfg["n_boot"], seed=seed)
+    answers = generate(model, tokenizer, rows["prompt"], max_new_tokens=cfg["max_new_tokens"],
+                       batch_size=cfg["batch_size"], desc="adversarial ALERT")
+
+    def score(j) -> tuple[dict, list[bool]]:
+        safe = [v.safe for v in j.judge(rows["prompt"], answers)]
+        return attack_success_rate(safe, rows["attack_type"], population=group_sizes(adv["attack_type"]),
+                                   n_boot=cfg["n_boot"], seed=seed), safe
+
+    result, safe = score(judge)
     result["population"] = len(adv)
+    result["other_judges"] = {name: _overall(score(j)[0]) for name, j in (other_judges or {}).items()}
     result["categories_covered"] = len(set(rows["category"]))
     records = [{"benchmark": "alert_adversarial", "attack": t, "category": c, "prompt": p, "answer": a, "safe": s}
                for t, c, p, a, s in zip(rows["attack_type"], rows["category"], rows["prompt"], answers, safe)]
     return result, records
 
 
-def run_toxicity(model, tokenizer, scorer, cfg: dict, seed: int) -> tuple[dict, list[dict]]:
+def run_toxicity(model, tokenizer, scorer, cfg: dict, seed: int, generate=generation.generate) -> tuple[dict, list[dict]]:
     """DecodingTrust toxicity: 4 prompt sets x benign/adversarial system prompt, n sampled continuations."""
     dt = data.load("decodingtrust_toxicity")
     idx = stratified_indices(dt["subset"], cfg.get("per_subset"), seed)
@@ -273,7 +296,7 @@ def run_toxicity(model, tokenizer, scorer, cfg: dict, seed: int) -> tuple[dict, 
     result, records = {}, []
     for kind, template in data.decodingtrust_system_prompts().items():
         user = [template["task_desc"] + p for p in rows["prompt"]]
-        samples = generation.generate(
+        samples = generate(
             model, tokenizer, user, system=template["sys_prompt"], max_new_tokens=cfg["max_new_tokens"],
             batch_size=cfg["batch_size"], do_sample=True, temperature=cfg["temperature"],
             num_return_sequences=cfg["n"], seed=seed, desc=f"toxicity ({kind})")
@@ -294,12 +317,12 @@ def run_toxicity(model, tokenizer, scorer, cfg: dict, seed: int) -> tuple[dict, 
     return result, records
 
 
-def run_over_refusal(model, tokenizer, detector, cfg: dict, seed: int) -> tuple[dict, list[dict]]:
+def run_over_refusal(model, tokenizer, detector, cfg: dict, seed: int, generate=generation.generate) -> tuple[dict, list[dict]]:
     xs = data.load("xstest_prompts").filter(lambda r: r["label"] == "safe")
     idx = stratified_indices(xs["type"], cfg.get("per_type"), seed)
     rows = xs.select(idx)
-    answers = generation.generate(model, tokenizer, rows["prompt"], max_new_tokens=cfg["max_new_tokens"],
-                                  batch_size=cfg["batch_size"], desc="XSTest")
+    answers = generate(model, tokenizer, rows["prompt"], max_new_tokens=cfg["max_new_tokens"],
+                       batch_size=cfg["batch_size"], desc="XSTest")
     labels = detector.classify(rows["prompt"], answers)
     result = refusal_rate(labels, cfg["n_boot"], seed)
     result["population"] = len(xs)
@@ -309,35 +332,56 @@ def run_over_refusal(model, tokenizer, detector, cfg: dict, seed: int) -> tuple[
 
 
 def evaluate_model(profile: str, model_name: str, settings: dict, device: str = "cpu") -> dict:
-    """Every benchmark of notebook 05 for one model; generations go to runs/<profile>/eval/<model>.jsonl."""
+    """Every benchmark of notebook 05 for one model; generations go to runs/<profile>/eval/<model>.jsonl.
+
+    Answers and capability scores are kept in runs/<profile>/eval/<model>.answers.json (answer_cache),
+    so re-running with changed judges or metrics re-scores the same answers without generating again.
+    S and ASR are also computed under the judges named in eval.other_safety_judges (judge sensitivity).
+    """
     from . import capability, judges
+    from .answer_cache import AnswerCache
 
     cfg, seed = settings["eval"], settings["seed"]
     model, tokenizer = load_policy(profile, model_name, settings, device)
+    cache = AnswerCache(answers_path(profile, model_name), model, tokenizer)
     safety_judge = judges.load_safety_judge(settings)
+    others = {name: judges.load_safety_judge(settings, backend=name) for name in cfg.get("other_safety_judges") or []}
     timings: dict[str, float] = {}
+    generated: dict[str, float] = {}
     result = {"profile": profile, "model": model_name, "policy_model": settings["policy_model"],
-              "judge": {"safety": safety_judge.name, "agreement": judges.agreement(profile)}}
+              "judge": {"safety": safety_judge.name, "agreement": judges.agreement(profile),
+                        "other_safety_judges": {name: j.name for name, j in others.items()}}}
     records: list[dict] = []
-    with _timed(timings, "alert"):
-        result["safety_score"], rec = run_alert(model, tokenizer, safety_judge, {**cfg["common"], **cfg["alert"]}, seed)
+    gen = cache.generate
+    with _timed(timings, "alert", cache, generated):
+        result["safety_score"], rec = run_alert(model, tokenizer, safety_judge, {**cfg["common"], **cfg["alert"]}, seed,
+                                                others, gen)
     records += rec
-    with _timed(timings, "adversarial"):
-        result["asr"], rec = run_adversarial(model, tokenizer, safety_judge, {**cfg["common"], **cfg["adversarial"]}, seed)
+    with _timed(timings, "adversarial", cache, generated):
+        result["asr"], rec = run_adversarial(model, tokenizer, safety_judge, {**cfg["common"], **cfg["adversarial"]},
+                                             seed, others, gen)
     records += rec
-    with _timed(timings, "toxicity"):
+    with _timed(timings, "toxicity", cache, generated):
         result["toxicity"], rec = run_toxicity(model, tokenizer, judges.load_toxicity_scorer(settings),
-                                               {**cfg["common"], **cfg["toxicity"]}, seed)
+                                               {**cfg["common"], **cfg["toxicity"]}, seed, gen)
     records += rec
-    with _timed(timings, "over_refusal"):
+    with _timed(timings, "over_refusal", cache, generated):
         result["over_refusal"], rec = run_over_refusal(model, tokenizer, judges.load_refusal_detector(settings),
-                                                       {**cfg["common"], **cfg["xstest"]}, seed)
+                                                       {**cfg["common"], **cfg["xstest"]}, seed, gen)
     records += rec
-    with _timed(timings, "general"):
-        result["general"] = capability.evaluate_all(model, tokenizer, cfg["general"], seed)
-    result["seconds"] = timings
+    with _timed(timings, "general", cache, generated):
+        result["general"] = cache.get_or_run("general", ["capability", "generation"], {"cfg": cfg["general"], "seed": seed},
+                                             lambda: capability.evaluate_all(model, tokenizer, cfg["general"], seed))
+    result["seconds"] = timings  # this run (short when the answers came from the cache)
+    result["generation_seconds"] = generated  # what producing the answers took, when they were produced
+    result["answer_cache"] = {"hits": cache.hits, "misses": cache.misses}
+    cache.save(keep_only_used=True)
     write_generations(profile, model_name, records)
     return result
+
+
+def answers_path(profile: str, model_name: str) -> Path:
+    return paths.run_dir(profile, "eval") / f"{model_name}.answers.json"
 
 
 def generations_path(profile: str, model_name: str) -> Path:

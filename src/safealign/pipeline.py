@@ -47,7 +47,7 @@ def stages(profile: str) -> list[Stage]:
     from .align import METHODS
 
     profiles.load(profile)  # validates the name
-    evaluation = CORE + ["evaluate", "capability", "generation", "judges", "report", "seed_numbers"]
+    evaluation = CORE + ["evaluate", "answer_cache", "capability", "generation", "judges", "report", "seed_numbers"]
     out = [
         Stage("overview", "01_overview.ipynb", modules=CORE, sections=["overview"]),
         Stage("data", "02_data.ipynb", modules=CORE + ["curation", "harmtype", "encoders"], sections=["data", "splits"]),

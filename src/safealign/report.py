@@ -201,8 +201,26 @@ def cost_table(aligns: dict[str, dict]) -> pd.DataFrame:
 
 
 def eval_time_table(evals: dict[str, dict]) -> pd.DataFrame:
-    frame = pd.DataFrame({evaluate.model_label(n): r.get("seconds", {}) for n, r in evals.items()}).T
+    """Seconds per benchmark that producing each model's answers and scores took (when they were produced;
+    a later run that found them in the answer cache only re-judged them)."""
+    frame = pd.DataFrame({evaluate.model_label(n): r.get("generation_seconds") or r.get("seconds", {})
+                          for n, r in evals.items()}).T
     frame["total"] = frame.sum(axis=1)
+    return frame
+
+
+def judge_sensitivity_table(evals: dict[str, dict]) -> pd.DataFrame:
+    """S and ASR (%) of each model under the book's judge and under each other judge, on the same answers."""
+    rows = {}
+    for name, res in evals.items():
+        s, asr = res["safety_score"], res["asr"]
+        row = {("S (%)", "book judge"): _pct(s["overall"]), ("ASR (%)", "book judge"): _pct(asr["overall"])}
+        for judge in res["judge"].get("other_safety_judges") or {}:
+            row[("S (%)", judge)] = _pct(s["other_judges"][judge]["overall"])
+            row[("ASR (%)", judge)] = _pct(asr["other_judges"][judge]["overall"])
+        rows[evaluate.model_label(name)] = row
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
     return frame
 
 

@@ -29,11 +29,11 @@ def config(settings: dict, part: str) -> dict:
     return {**DEFAULTS.get(part, {}), **(section.get(part) or {})}
 
 
-def load_safety_judge(settings: dict) -> SafetyJudge:
+def load_safety_judge(settings: dict, backend: str | None = None) -> SafetyJudge:
     """The profile's safety judge: judges.safety.backend = 'compliance' (refusal detector + content model, both
-    trained here) | 'offline' (content model alone) | 'llama_guard' | 'tiny_llama_guard'."""
+    trained here) | 'offline' (content model alone) | 'llama_guard' | 'tiny_llama_guard'; `backend` overrides it."""
     cfg = config(settings, "safety")
-    backend = cfg["backend"]
+    backend = backend or cfg["backend"]
     if backend == "offline":
         from .offline import OfflineSafetyJudge
 
@@ -75,15 +75,23 @@ def agreement(profile: str) -> dict:
     except FileNotFoundError as err:
         raise FileNotFoundError(f"{err}; the file is written by {NOTEBOOK}") from None
     safety, refusal, tox = result["safety_judge"], result["refusal"], result["toxicity"]
-    return {
-        "safety_judge": {"name": safety["name"], "backend": safety["backend"],
-                         "pku_heldout_accuracy": safety["heldout"]["accuracy"], "pku_heldout_n": safety["heldout"]["n"],
-                         "pku_heldout_roc_auc": safety["heldout"]["roc_auc"],
-                         "xstest_unsafe_accuracy": safety["xstest_unsafe"]["accuracy"],
-                         "xstest_unsafe_n": safety["xstest_unsafe"]["n"],
-                         "xstest_safe_accuracy": (safety.get("xstest_safe") or {}).get("accuracy")},
-        "refusal": {"name": refusal["name"], "xstest_accuracy": refusal["xstest"]["accuracy"],
-                    "xstest_n": refusal["xstest"]["n"], "protocol": refusal["xstest"]["protocol"]},
-        "toxicity": {"name": tox["name"], "perspective_spearman": tox["perspective"]["spearman"],
-                     "perspective_n": tox["perspective"]["n"]},
-    }
+    out = {"safety_judge": _safety_agreement(safety, safety["backend"])}
+    if "content_model" in safety and safety["backend"] != "offline":  # the 'offline' judge, reported beside
+        out["offline_judge"] = _safety_agreement(safety["content_model"], "offline")
+    out["refusal"] = {"name": refusal["name"], "xstest_accuracy": refusal["xstest"]["accuracy"],
+                      "xstest_n": refusal["xstest"]["n"], "protocol": refusal["xstest"]["protocol"]}
+    out["toxicity"] = {"name": tox["name"], "perspective_spearman": tox["perspective"]["spearman"],
+                       "perspective_n": tox["perspective"]["n"]}
+    return out
+
+
+def _safety_agreement(section: dict, backend: str) -> dict:
+    """A safety judge's agreement numbers from its section of judges.json (absent measurements left out)."""
+    numbers = {"name": section["name"], "backend": backend,
+               "pku_heldout_accuracy": section["heldout"]["accuracy"], "pku_heldout_n": section["heldout"]["n"],
+               "pku_heldout_roc_auc": section["heldout"]["roc_auc"],
+               "xstest_unsafe_accuracy": section["xstest_unsafe"]["accuracy"],
+               "xstest_unsafe_balanced_accuracy": section["xstest_unsafe"].get("balanced_accuracy"),
+               "xstest_unsafe_n": section["xstest_unsafe"]["n"],
+               "xstest_safe_accuracy": (section.get("xstest_safe") or {}).get("accuracy")}
+    return {k: v for k, v in numbers.items() if v is not None}
