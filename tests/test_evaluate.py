@@ -2,7 +2,7 @@
 
 import pytest
 
-from safealign import data, evaluate
+from safealign import data, evaluate, report
 
 
 def test_every_alert_category_maps_to_one_of_paper_a_six_macro_categories():
@@ -129,7 +129,6 @@ def test_seed_numbers_are_transcribed_whole():
 
 
 def test_pareto_front_keeps_only_undominated_models():
-    from safealign import report
 
     points = {"a": (0.5, 0.9), "b": (0.6, 0.8), "c": (0.4, 0.7), "d": (0.6, 0.9)}
     assert report.pareto_front(points) == ["d"]
@@ -152,5 +151,25 @@ def test_smoke_evaluation_writes_every_required_metric_and_the_results_chapter_b
         assert {"mmlu", "bbh", "gpqa_diamond", "math_hard", "ifeval", "mmlu_pro"} <= set(r["general"])
         assert 0 <= r["over_refusal"]["rate"] <= 1
         assert r["judge"]["safety"] and r["judge"]["agreement"]["safety_judge"]
+        for judge in r["judge"]["other_safety_judges"]:  # the same answers under the other judges
+            assert 0 <= r["safety_score"]["other_judges"][judge]["overall"] <= 1
+            assert 0 <= r["asr"]["other_judges"][judge]["overall"] <= 1
+    # evaluating again finds every answer and capability score in the cache and writes the same numbers
+    first = io.read_result("smoke", "eval/base")
+    pipeline.run("smoke", force=["eval-base"], only=["eval-base"])
+    again = io.read_result("smoke", "eval/base")
+    assert again["answer_cache"]["misses"] == 0 and again["answer_cache"]["hits"] > 0
+    for key in ("safety_score", "asr", "toxicity", "over_refusal", "general"):
+        assert again[key] == first[key]
     executed = (paths.executed_dir("smoke") / "results.ipynb").read_text()
     assert '"output_type": "error"' not in executed
+
+
+def test_judge_sensitivity_table_puts_each_judge_beside_the_book_judge():
+    res = {"judge": {"safety": "strict", "other_safety_judges": {"offline": "lenient"}},
+           "safety_score": {"overall": 0.2, "other_judges": {"offline": {"overall": 0.9}}},
+           "asr": {"overall": 0.6, "other_judges": {"offline": {"overall": 0.05}}}}
+    table = report.judge_sensitivity_table({"base": res})
+    assert list(table.columns) == [("S (%)", "book judge"), ("S (%)", "offline"),
+                                   ("ASR (%)", "book judge"), ("ASR (%)", "offline")]
+    assert table.loc["Instruct"].tolist() == [20.0, 90.0, 60.0, 5.0]

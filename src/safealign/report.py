@@ -221,7 +221,7 @@ def judge_sensitivity_table(evals: dict[str, dict]) -> pd.DataFrame:
         rows[evaluate.model_label(name)] = row
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.columns = pd.MultiIndex.from_tuples(frame.columns)
-    return frame
+    return frame[sorted(frame.columns, key=lambda c: c[0] != "S (%)")]  # S columns first, judges in order
 
 
 # ---------------------------------------------------------------------------------------------
