@@ -62,7 +62,8 @@ def _ordering(evals: dict[str, dict], key: str, table: dict, columns: list[str],
     if len(common) < 4:
         return f"{len(common)} methods evaluated", "not resolved (too few methods)"
     rho, p = spearmanr([paper[n] for n in common], [aligned[n][key]["overall"] for n in common])
-    verdict = "reproduces" if rho > 0 and p < 0.05 else "does not reproduce" if rho <= 0 else "not resolved"
+    verdict = ("not resolved" if not p < 0.05 else  # p is nan when one side is constant
+               "reproduces" if rho > 0 else "does not reproduce (reversed)")
     return f"Spearman ρ = {rho:.2f} with the paper's order over {len(common)} methods (p = {p:.2f})", verdict
 
 
@@ -151,5 +152,10 @@ def _nca_claim(evals: dict[str, dict]) -> list[str]:
         return ["Safe-NCA balances safety and capability best", "Abstract", "not evaluated", "not resolved"]
     front = pareto_front(points)
     ours = f"Pareto front (capability, S): {', '.join(front)}"
-    return ["Safe-NCA balances safety and capability best", "Abstract", ours,
-            "consistent (on the front)" if "Safe-NCA" in front else "does not reproduce (not on the front)"]
+    base = evals["base"]
+    capability_resolved = any(abs(capability_score(r) - capability_score(base))
+                              > 1.96 * np.hypot(capability_stderr(r), capability_stderr(base)) for r in evals.values())
+    verdict = "consistent (on the front)" if "Safe-NCA" in front else "does not reproduce (not on the front)"
+    if not capability_resolved:
+        verdict += "; not resolved: no capability change is beyond noise"
+    return ["Safe-NCA balances safety and capability best", "Abstract", ours, verdict]
