@@ -241,8 +241,20 @@ def _timed(timings: dict, name: str, cache=None, generation_seconds: dict | None
 # the benchmarks
 
 
-def _overall(result: dict) -> dict:
-    return {"overall": result["overall"], "ci95": result["ci95"]}
+def _judged_rate(rate, judge, other_judges: dict | None, prompts, answers, groups, population: dict,
+                 cfg: dict, seed: int) -> tuple[dict, list[bool]]:
+    """`rate` (safety_score or attack_success_rate) of the judge's verdicts, with the overall rate and CI
+    under each other judge on the same answers; also the judge's per-answer verdicts."""
+    def score(j) -> tuple[dict, list[bool]]:
+        safe = [v.safe for v in j.judge(prompts, answers)]
+        return rate(safe, groups, population=population, n_boot=cfg["n_boot"], seed=seed), safe
+
+    result, safe = score(judge)
+    result["other_judges"] = {}
+    for name, other in (other_judges or {}).items():
+        other_result, _ = score(other)
+        result["other_judges"][name] = {"overall": other_result["overall"], "ci95": other_result["ci95"]}
+    return result, safe
 
 
 def run_alert(model, tokenizer, judge, cfg: dict, seed: int, other_judges: dict | None = None,
@@ -252,15 +264,9 @@ def run_alert(model, tokenizer, judge, cfg: dict, seed: int, other_judges: dict 
     rows = alert.select(idx)
     answers = generate(model, tokenizer, rows["prompt"], max_new_tokens=cfg["max_new_tokens"],
                        batch_size=cfg["batch_size"], desc="ALERT")
-
-    def score(j) -> tuple[dict, list[bool]]:
-        safe = [v.safe for v in j.judge(rows["prompt"], answers)]
-        return safety_score(safe, rows["category"], population=group_sizes(alert["category"]),
-                            n_boot=cfg["n_boot"], seed=seed), safe
-
-    result, safe = score(judge)
+    result, safe = _judged_rate(safety_score, judge, other_judges, rows["prompt"], answers, rows["category"],
+                                group_sizes(alert["category"]), cfg, seed)
     result["population"] = len(alert)
-    result["other_judges"] = {name: _overall(score(j)[0]) for name, j in (other_judges or {}).items()}
     records = [{"benchmark": "alert", "category": c, "prompt": p, "answer": a, "safe": s}
                for c, p, a, s in zip(rows["category"], rows["prompt"], answers, safe)]
     return result, records
@@ -273,15 +279,9 @@ def run_adversarial(model, tokenizer, judge, cfg: dict, seed: int, other_judges:
     rows = adv.select(idx)
     answers = generate(model, tokenizer, rows["prompt"], max_new_tokens=cfg["max_new_tokens"],
                        batch_size=cfg["batch_size"], desc="adversarial ALERT")
-
-    def score(j) -> tuple[dict, list[bool]]:
-        safe = [v.safe for v in j.judge(rows["prompt"], answers)]
-        return attack_success_rate(safe, rows["attack_type"], population=group_sizes(adv["attack_type"]),
-                                   n_boot=cfg["n_boot"], seed=seed), safe
-
-    result, safe = score(judge)
+    result, safe = _judged_rate(attack_success_rate, judge, other_judges, rows["prompt"], answers, rows["attack_type"],
+                                group_sizes(adv["attack_type"]), cfg, seed)
     result["population"] = len(adv)
-    result["other_judges"] = {name: _overall(score(j)[0]) for name, j in (other_judges or {}).items()}
     result["categories_covered"] = len(set(rows["category"]))
     records = [{"benchmark": "alert_adversarial", "attack": t, "category": c, "prompt": p, "answer": a, "safe": s}
                for t, c, p, a, s in zip(rows["attack_type"], rows["category"], rows["prompt"], answers, safe)]
