@@ -61,9 +61,11 @@ def _ordering(evals: dict[str, dict], key: str, table: dict, columns: list[str],
     common = [n for n in aligned if n in paper]
     if len(common) < 4:
         return f"{len(common)} methods evaluated", "not resolved (too few methods)"
-    rho, p = spearmanr([paper[n] for n in common], [aligned[n][key]["overall"] for n in common])
-    verdict = ("not resolved" if not p < 0.05 else  # p is nan when one side is constant
-               "reproduces" if rho > 0 else "does not reproduce (reversed)")
+    ours = [aligned[n][key]["overall"] for n in common]
+    if len(set(ours)) == 1:
+        return f"all {len(common)} methods tie", "not resolved"
+    rho, p = spearmanr([paper[n] for n in common], ours)
+    verdict = "not resolved" if p >= 0.05 else "reproduces" if rho > 0 else "does not reproduce (reversed)"
     return f"Spearman ρ = {rho:.2f} with the paper's order over {len(common)} methods (p = {p:.2f})", verdict
 
 
