@@ -13,7 +13,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from . import evaluate, seed_numbers
-from .report import OVERALL_ASR, OVERALL_S, capability_score
+from .report import OVERALL_ASR, OVERALL_S, capability_score, pareto_front
 
 CLAIM_COLUMNS = ["claim", "paper A", "ours", "verdict"]
 
@@ -147,8 +147,6 @@ def _capability_claim(evals: dict[str, dict]) -> list[str]:
 
 
 def _nca_claim(evals: dict[str, dict]) -> list[str]:
-    from .report import pareto_front
-
     points = {evaluate.model_label(n): (capability_score(r), r["safety_score"]["overall"]) for n, r in evals.items()}
     if "Safe-NCA" not in points:
         return ["Safe-NCA balances safety and capability best", "Abstract", "not evaluated", "not resolved"]
