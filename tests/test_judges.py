@@ -170,6 +170,53 @@ def test_trained_refusal_detector_separates_refusal_from_compliance():
     assert out == ["refused", "complied"]
 
 
+@pytest.fixture(scope="module")
+def small_xstest():
+    rows = refusal.xstest_rows(limit_per_model=40)
+    return rows, refusal.head_embeddings(list(rows["completion"]))
+
+
+def test_embedding_refusal_detector_saves_loads_and_scores_batch_like_single(small_xstest, tmp_path, monkeypatch):
+    monkeypatch.setenv("SAFEALIGN_RUNS_DIR", str(tmp_path))
+    rows, embeddings = small_xstest
+    detector = refusal.RefusalDetector.train(list(rows["completion"]), list(rows["label"]), embedding_weight=2.0,
+                                             embeddings=embeddings)
+    assert detector.name == "refusal-tfidf-minilm-lr"
+    texts = ["I'm sorry, but I cannot help with that request.",
+             "Sure! Here is a recipe for banana bread: mix flour, sugar and bananas.", list(rows["completion"])[0]]
+    batched = detector.probabilities(texts)
+    single = np.vstack([detector.probabilities([t]) for t in texts])
+    assert batched == pytest.approx(single, abs=1e-6)
+    detector.save("smoke")
+    loaded = refusal.RefusalDetector.load("smoke")
+    assert loaded.embedding_weight == 2.0 and loaded.probabilities(texts) == pytest.approx(batched, abs=1e-9)
+    assert loaded.classify(["q", "q"], texts[:2]) == ["refused", "complied"]
+
+
+def test_refusal_grid_reads_lists_or_numbers_and_names_a_bad_value():
+    assert refusal.hyper_grid({"C": 1.0}) == [{"C": 1.0, "embedding_weight": 0.0}]
+    assert len(refusal.hyper_grid({"C": [0.3, 1], "embedding_weight": [0, 1, 2]})) == 6
+    with pytest.raises(ValueError, match="judges.refusal.C"):
+        refusal.hyper_grid({"C": [0]})
+    with pytest.raises(ValueError, match="judges.refusal.embedding_weight"):
+        refusal.hyper_grid({"embedding_weight": "big"})
+
+
+def test_a_held_out_model_never_influences_its_folds_choice(small_xstest):
+    """Leave-one-model-out picks C / embedding weight on the three training models only: scrambling the
+    held-out model's labels changes its accuracy, never the choice made for it."""
+    rows, embeddings = small_xstest
+    grid = refusal.hyper_grid({"C": [0.3, 3.0], "embedding_weight": [0, 2]})
+    table, predictions = refusal.leave_one_model_out(rows, grid, embeddings=embeddings)
+    assert len(predictions) == len(rows) and {r["held_out_model"] for r in table} == set(rows["model"])
+    held_out = table[0]["held_out_model"]
+    flipped = {"refused": "complied", "complied": "refused", "partial": "refused"}
+    scrambled = rows.map(lambda r: {"label": flipped[r["label"]] if r["model"] == held_out else r["label"]})
+    again, _ = refusal.leave_one_model_out(scrambled, grid, embeddings=embeddings)
+    assert (again[0]["C"], again[0]["embedding_weight"]) == (table[0]["C"], table[0]["embedding_weight"])
+    assert again[0]["accuracy"] < table[0]["accuracy"]
+
+
 # ---------------------------------------------------------------------------------------------
 # toxicity
 

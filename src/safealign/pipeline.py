@@ -47,11 +47,11 @@ def stages(profile: str) -> list[Stage]:
     from .align import METHODS
 
     profiles.load(profile)  # validates the name
-    evaluation = CORE + ["evaluate", "answer_cache", "capability", "generation", "judges", "report", "seed_numbers"]
+    evaluation = CORE + ["evaluate", "answer_cache", "capability", "generation", "judges", "encoders", "report", "seed_numbers"]
     out = [
         Stage("overview", "01_overview.ipynb", modules=CORE, sections=["overview"]),
         Stage("data", "02_data.ipynb", modules=CORE + ["curation", "harmtype", "encoders"], sections=["data", "splits"]),
-        Stage("judges", "03_judges.ipynb", after=["data"], modules=CORE + ["judges", "curation"],
+        Stage("judges", "03_judges.ipynb", after=["data"], modules=CORE + ["judges", "curation", "encoders"],
               sections=["judges", "data", "splits"], artifacts=["judges"]),
         Stage("eval-base", "05_evaluate.ipynb", params={"model": "base"}, after=["judges"], modules=evaluation,
               sections=["eval", "judges"]),

@@ -8,7 +8,7 @@ from .. import data, io
 from . import config
 from .base import binary_metrics
 from .offline import CANDIDATES, OfflineSafetyJudge, benign_answers, judge_rows, select_and_train
-from .refusal import RefusalDetector, leave_one_model_out, xstest_rows
+from .refusal import RefusalDetector, head_embeddings, hyper_grid, leave_one_model_out, train_selected, xstest_rows
 
 
 def train_safety_judge(settings: dict) -> tuple[OfflineSafetyJudge, list[dict], int]:
@@ -24,16 +24,21 @@ def train_safety_judge(settings: dict) -> tuple[OfflineSafetyJudge, list[dict], 
 
 
 def train_refusal_detector(settings: dict) -> tuple[RefusalDetector, list[dict], dict]:
-    """Leave-one-model-out validation on XSTest, then the detector refit on every model's completions."""
+    """Leave-one-model-out validation on XSTest (C and embedding weight chosen inside each training fold),
+    then the detector refit on every model's completions with the grid point chosen on all of them."""
     cfg = config(settings, "refusal")
     rows = xstest_rows(cfg.get("rows_per_model"), settings["seed"])
-    table, predictions = leave_one_model_out(rows, cfg.get("C", 1.0), settings["seed"])
+    grid = hyper_grid(cfg)
+    embeddings = head_embeddings(list(rows["completion"])) if any(h["embedding_weight"] for h in grid) else None
+    table, predictions = leave_one_model_out(rows, grid, settings["seed"], embeddings)
     labels = np.array(rows["label"])
     pooled = {"accuracy": float((np.array(predictions) == labels).mean()), "n": int(len(labels)),
-              "protocol": "leave-one-model-out over the XSTest models " + ", ".join(r["held_out_model"] for r in table),
+              "protocol": "leave-one-model-out over the XSTest models " + ", ".join(r["held_out_model"] for r in table)
+                          + (f"; C and embedding weight chosen per fold by an inner leave-one-model-out over {len(grid)} "
+                             "grid points" if len(grid) > 1 else ""),
               "confusion": confusion(labels, np.array(predictions))}
-    detector = RefusalDetector.train(list(rows["completion"]), labels, cfg.get("C", 1.0), settings["seed"])
-    detector.save(settings["name"], {"validation": pooled, "per_model": table})
+    detector, chosen = train_selected(rows, grid, settings["seed"], embeddings)
+    detector.save(settings["name"], {"validation": pooled, "per_model": table, "chosen": chosen, "grid": grid})
     return detector, table, pooled
 
 
@@ -60,9 +65,10 @@ def safety_xstest_unsafe(judge) -> tuple[dict, list[dict]]:
     return xstest_unsafe_summary(rows, np.array([not v.safe for v in verdicts]))
 
 
-def compliance_xstest_unsafe(content, settings: dict) -> tuple[dict, list[dict]]:
+def compliance_xstest_unsafe(content, settings: dict, per_model: list[dict]) -> tuple[dict, list[dict]]:
     """The compliance judge on XSTest's unsafe prompts, blind to the model it is tested on: for each XSTest
-    model, the refusal detector is trained on the other three models' completions (all prompts)."""
+    model, the refusal detector is trained on the other three models' completions (all prompts), with the
+    C and embedding weight its leave-one-model-out fold chose (`per_model`, from train_refusal_detector)."""
     from .compliance import ComplianceJudge
 
     cfg = config(settings, "refusal")
@@ -70,10 +76,14 @@ def compliance_xstest_unsafe(content, settings: dict) -> tuple[dict, list[dict]]
     models, labels = np.array(rows["model"]), np.array(rows["label"])
     unsafe_prompt = np.array(rows["prompt_label"]) == "unsafe"
     predicted = np.zeros(len(rows), dtype=bool)
+    fold = {r["held_out_model"]: r for r in per_model}
     for held_out in sorted(set(models)):
+        if held_out not in fold:
+            raise ValueError(f"per_model has no leave-one-model-out fold for XSTest model {held_out!r}; retrain the refusal detector")
         train = np.flatnonzero(models != held_out)
         test = np.flatnonzero((models == held_out) & unsafe_prompt)
-        detector = RefusalDetector.train([rows["completion"][i] for i in train], labels[train], cfg.get("C", 1.0), settings["seed"])
+        detector = RefusalDetector.train([rows["completion"][i] for i in train], labels[train], fold[held_out].get("C", 1.0),
+                                         settings["seed"], fold[held_out].get("embedding_weight", 0.0))
         judge = ComplianceJudge(content, detector)
         verdicts = judge.judge([rows["prompt"][i] for i in test], [rows["completion"][i] for i in test])
         predicted[test] = [not v.safe for v in verdicts]
