@@ -166,19 +166,28 @@ def hyper_grid(cfg: dict) -> list[dict]:
 
 
 class _Folds:
-    """XSTest completions with their embeddings computed once, for the many fits of model selection."""
+    """XSTest completions with their embeddings computed at most once (and only if a grid point uses them),
+    for the many fits of model selection."""
 
     def __init__(self, rows, seed: int = 0, embeddings: np.ndarray | None = None):
         self.models, self.labels = np.array(rows["model"]), np.array(rows["label"])
-        self.responses, self.seed = list(rows["completion"]), seed
-        self.embeddings = head_embeddings(self.responses) if embeddings is None else embeddings
+        self.responses, self.seed, self._embeddings = list(rows["completion"]), seed, embeddings
+
+    def embeddings(self, idx: np.ndarray, weight: float) -> np.ndarray | None:
+        if not weight:
+            return None
+        if self._embeddings is None:
+            self._embeddings = head_embeddings(self.responses)
+        return self._embeddings[idx]
 
     def fit(self, idx: np.ndarray, hyper: dict) -> RefusalDetector:
+        weight = hyper["embedding_weight"]
         return RefusalDetector.train([self.responses[i] for i in idx], self.labels[idx], hyper["C"], self.seed,
-                                     hyper["embedding_weight"], self.embeddings[idx])
+                                     weight, self.embeddings(idx, weight))
 
     def predict(self, detector: RefusalDetector, idx: np.ndarray) -> np.ndarray:
-        return np.array(detector.classify([""] * len(idx), [self.responses[i] for i in idx], self.embeddings[idx]))
+        return np.array(detector.classify([""] * len(idx), [self.responses[i] for i in idx],
+                                          self.embeddings(idx, detector.embedding_weight)))
 
     def lomo_accuracy(self, idx: np.ndarray, hyper: dict) -> float:
         """Pooled accuracy over the models of `idx`, each predicted by a detector fit on the others."""
