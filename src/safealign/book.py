@@ -14,7 +14,7 @@ DEFAULT = profiles.DEFAULT_PROFILE
 
 
 PARTS = [  # (caption, intro page or None, which stages, stages that are chapters of their own)
-    ("Foundations", None, lambda n: n in ("overview", "data", "judges")),
+    ("Foundations", None, lambda n: n in ("overview", "data", "judges", "harm-judges")),
     ("Alignment: the eleven Safe-* losses", "book/alignment", lambda n: n.startswith("align-")),
     ("Evaluation", "book/evaluation", lambda n: n.startswith("eval-")),
     ("Results", None, lambda n: n == "results"),

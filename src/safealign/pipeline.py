@@ -53,6 +53,9 @@ def stages(profile: str) -> list[Stage]:
         Stage("data", "02_data.ipynb", modules=CORE + ["curation", "harmtype", "encoders"], sections=["data", "splits"]),
         Stage("judges", "03_judges.ipynb", after=["data"], modules=CORE + ["judges", "curation", "encoders"],
               sections=["judges", "data", "splits"], artifacts=["judges"]),
+        Stage("harm-judges", "03b_harm_judges.ipynb", after=["data"],
+              modules=CORE + ["judging", "judges", "curation", "encoders", "evaluate", "generation"],
+              sections=["judging", "judges", "data", "splits", "eval"], artifacts=["judging"]),
         Stage("eval-base", "05_evaluate.ipynb", params={"model": "base"}, after=["judges"], modules=evaluation,
               sections=["eval", "judges"]),
     ]
