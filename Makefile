@@ -43,6 +43,7 @@ test: setup test-setup
 # reference log-prob speed-up, batched vs one-prompt generation.
 bench: setup
 	$(BIN)/python scripts/bench_judges.py --profile cpu
+	$(BIN)/python scripts/bench_judges.py --profile cpu --harm-judges --n 256 --threads 2
 	$(BIN)/python scripts/bench_align.py --profile cpu --steps 3 --pairs 8
 	$(BIN)/python scripts/bench_generation.py --prompts 32 --batch-size 32
 
