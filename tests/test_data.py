@@ -5,12 +5,15 @@ import shutil
 import pytest
 
 from safealign import data, paths
+from safealign.judging import sources as _judge_label_sets  # noqa: F401  (registers the judge-label datasets)
 
 EXPECTED_ROWS = {
     "pku_saferlhf_pairs": 5135, "pku_saferlhf_full": 37, "alert": 2178, "alert_adversarial": 1330,
     "decodingtrust_toxicity": 4796, "hh_rlhf_harmless": 2312, "xstest_prompts": 450, "xstest_completions": 1800,
     "hurtlex": 8228, "lima": 1029, "gsm8k": 7473 + 1319, "mmlu": 14042, "mmlu_pro": 12032, "bbh": 6511,
     "ifeval": 541, "gpqa_diamond": 198, "math": 5000, "hellaswag": 10042,
+    "gptfuzz": 6160, "safe_rlhf_mini": 4000, "jailjudge_mini": 1000, "diasafety": 9017 + 1097 + 1095,
+    "coconot_pref": 927, "coconot_contrast": 379, "xstest_gpteval": 1800, "xstest_streval": 1800,
 }
 
 
