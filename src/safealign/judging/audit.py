@@ -125,21 +125,20 @@ def agreement(rows: Sequence[dict], n_boot: int = 1000, seed: int = 0) -> list[d
 
 
 def read_answers(path: str | Path) -> list[dict]:
+    """{model, prompt, response} rows of a JSONL file; a bad line is reported with file and line."""
+    from ..data import DataError, read_jsonl
+
     path, rows = Path(path), []
     if not path.exists():
         raise AuditError(f"{path}: answers file not found")
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise AuditError(f"{path}:{line_no}: invalid JSON ({err.msg})") from None
-            missing = [k for k in ("model", "prompt", "response") if not isinstance(row.get(k), str)] if isinstance(row, dict) else ["an object"]
+    try:
+        for line_no, row in read_jsonl(path):
+            missing = [k for k in ("model", "prompt", "response") if not isinstance(row.get(k), str)]
             if missing:
                 raise AuditError(f"{path}:{line_no}: missing text field(s) {missing}")
             rows.append(row)
+    except DataError as err:
+        raise AuditError(str(err)) from None
     return rows
 
 

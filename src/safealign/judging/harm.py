@@ -77,7 +77,10 @@ class TfidfHarmModel:
 
     @classmethod
     def load(cls, folder: Path, profile: str) -> "TfidfHarmModel":
-        arrays, meta = load_arrays(folder, "harm_tfidf", profile)
+        return cls.from_arrays(*load_arrays(folder, "harm_tfidf", profile))
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, meta: dict) -> "TfidfHarmModel":
         return cls({name: tfidf.restore(arrays, meta, name) for name in cls.BLOCKS}, arrays["coef"], float(arrays["intercept"][0]))
 
 
@@ -126,7 +129,7 @@ def load(folder: Path, profile: str, max_length: int) -> HarmJudge:
     """The harm judge saved by stage.train_harm_judge (its chosen candidate and blend weights)."""
     from .cross_encoder import CrossEncoderJudge
 
-    tfidf_model = TfidfHarmModel.load(folder, profile)
-    meta = load_arrays(folder, "harm_tfidf", profile)[1]
+    arrays, meta = load_arrays(folder, "harm_tfidf", profile)
+    tfidf_model = TfidfHarmModel.from_arrays(arrays, meta)
     ce = CrossEncoderJudge.load(folder / "harm_cross_encoder", max_length) if meta["chosen"] != "tfidf" else None
     return HarmJudge(meta["chosen"], tfidf_model, ce, tuple(meta["blend"]))

@@ -123,25 +123,23 @@ def leave_one_source_out(rows: list[dict], cfg: dict, seed: int) -> list[dict]:
     return table
 
 
-def benchmark_harm_judges(judges: dict, settings: dict) -> tuple[dict, dict]:
+def benchmark_harm_judges(judges: dict, settings: dict) -> dict:
     """Every judge in `judges` (name → SafetyJudge) on every benchmark set, plus GPT-4's and string matching's
-    labels on the XSTest rows. Returns (report per judge and benchmark, the rows' scores for plots)."""
+    labels on the XSTest rows: a report per judge and benchmark."""
     n_boot, seed = config(settings)["n_boot"], settings["seed"]
     limit = config(settings)["harm"]["benchmark_rows"]
-    report, scores = {}, {}
+    report = {}
     for bench in sources.BENCHMARKS:
         rows = _subsample(sources.benchmark_rows(bench), limit, seed)
         p, r, y = _columns(rows)
         groups = [row["group"] for row in rows]
         for name, judge in judges.items():
-            verdicts = judge.judge(p, r)
-            pred = np.array([not v.safe for v in verdicts])
+            pred = np.array([not v.safe for v in judge.judge(p, r)])
             report.setdefault(name, {})[bench] = compare.binary_report(y, pred, n_boot, seed, groups)
-            scores.setdefault(name, {})[bench] = np.array([v.score for v in verdicts])
         if bench == "xstest_unsafe":
             for label, key in (("GPT-4 (XSTest's automatic label)", "gpt4_unsafe"), ("string matching (XSTest's)", "strmatch_unsafe")):
                 report.setdefault(label, {})[bench] = compare.binary_report(y, [row[key] for row in rows], n_boot, seed, groups)
-    return report, scores
+    return report
 
 
 def train_refusal(settings: dict) -> tuple[refusal.LectureAwareRefusalDetector, dict]:
@@ -151,8 +149,7 @@ def train_refusal(settings: dict) -> tuple[refusal.LectureAwareRefusalDetector, 
     table, predicted = refusal.leave_one_model_out(rows, extra, cfg["coconot_weight"], cfg["C"], seed)
     truth = [r["label"] for r in rows]
     record = {"protocol": "leave-one-model-out over the 4 XSTest models (train on 3, test on the 4th)",
-              "accuracy": None, "per_model": table, "n": len(rows), "coconot_complied_rows": len(extra)}
-    record.update(refusal.three_way(truth, predicted))
+              **refusal.three_way(truth, predicted), "per_model": table, "n": len(rows), "coconot_complied_rows": len(extra)}
     record["accuracy_ci95"] = _bootstrap_accuracy(np.array(truth, dtype=object) == predicted, config(settings)["n_boot"], seed)
     from ..judges.refusal import rule_label
 
@@ -185,6 +182,36 @@ def toxicity_by_subset(settings: dict) -> dict:
     overall, table, _ = toxicity_vs_perspective(scorer, config(settings).get("toxicity_rows"), settings["seed"])
     return {"name": getattr(scorer, "name", type(scorer).__name__), "pooled": overall, "by_subset": table,
             "within_subset_spearman_min": min(r["spearman"] for r in table if r["field"] == "both")}
+
+
+def base_model_under_judges(settings: dict, judges: dict, detector) -> tuple[dict, list[dict]]:
+    """The base policy answers the evaluation's ALERT and adversarial ALERT prompts (eval-base's prompts and
+    generation settings); S (Def. 4) and ASR (Def. 5) under every judge, each judge run once over the answers,
+    McNemar of each judge against the first, and the refusal rate under `detector`. Returns (summary, answers)."""
+    from .. import data, evaluate, models, runtime
+
+    ev, seed = settings["eval"], settings["seed"]
+    model, tokenizer = models.load_model(settings["policy_model"], device=runtime.device(settings))
+    first, *others = list(judges)
+    _, alert_rows = evaluate.run_alert(model, tokenizer, judges[first], {**ev["common"], **ev["alert"]}, seed)
+    _, adv_rows = evaluate.run_adversarial(model, tokenizer, judges[first], {**ev["common"], **ev["adversarial"]}, seed)
+    answers = alert_rows + adv_rows
+    prompts, responses = [r["prompt"] for r in answers], [r["answer"] for r in answers]
+    safe = {first: [r["safe"] for r in answers]}
+    safe.update({n: [v.safe for v in judges[n].judge(prompts, responses)] for n in others})
+    n_alert, n_boot = len(alert_rows), ev["common"]["n_boot"]
+    alert_population = evaluate.group_sizes(data.load("alert")["category"])  # |P_c|, as run_alert weighs them
+    attack_population = evaluate.group_sizes(data.load("alert_adversarial")["attack_type"])
+    summary = {"S": {}, "ASR": {}, "n_answers": len(answers)}
+    for name, verdicts in safe.items():
+        s_ = evaluate.safety_score(verdicts[:n_alert], [r["category"] for r in alert_rows], alert_population, n_boot, seed)
+        a_ = evaluate.attack_success_rate(verdicts[n_alert:], [r["attack"] for r in adv_rows], attack_population, n_boot, seed)
+        summary["S"][name] = {"overall": s_["overall"], "ci95": s_["ci95"]}
+        summary["ASR"][name] = {"overall": a_["overall"], "ci95": a_["ci95"]}
+    unsafe = {n: [not x for x in v] for n, v in safe.items()}
+    summary["mcnemar_vs_harm_judge"] = {n: compare.mcnemar(unsafe[first], unsafe[n]) for n in others}
+    summary["refusal_rate"] = evaluate.refusal_rate(detector.classify(prompts, responses), n_boot, seed)
+    return summary, answers
 
 
 def write_result(profile: str, result: dict) -> Path:
