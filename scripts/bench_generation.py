@@ -27,7 +27,8 @@ def main() -> None:
 
     import torch
 
-    from safealign import data, evaluate, generation, models
+    from safealign import data, evaluate, models
+    from safealign.generate import hf
 
     torch.set_num_threads(args.threads)
     model, tokenizer = models.load_model(args.model)
@@ -37,11 +38,11 @@ def main() -> None:
 
     def run(batch_size: int) -> tuple[float, list[str]]:
         start = time.perf_counter()
-        out = generation.generate(model, tokenizer, prompts, max_new_tokens=args.max_new_tokens,
+        out = hf.generate(model, tokenizer, prompts, max_new_tokens=args.max_new_tokens,
                                   batch_size=batch_size, desc=f"batch {batch_size}")
         return time.perf_counter() - start, out
 
-    generation.generate(model, tokenizer, prompts[:2], max_new_tokens=4)  # warm-up
+    hf.generate(model, tokenizer, prompts[:2], max_new_tokens=4)  # warm-up
     t_batch, batched = run(args.batch_size)
     t_loop, looped = run(1)
     tokens = lambda texts: sum(len(tokenizer(t, add_special_tokens=False).input_ids) for t in texts)

@@ -65,7 +65,7 @@ def main() -> None:
 
 
 def bench_harm_judges(settings: dict, args) -> None:
-    from safealign.judging import harm, refusal, sources, stage
+    from safealign.judges import harm, lecture_refusal as refusal, label_sources as sources, harm_stage as stage
 
     rows = sources.benchmark_rows("jailjudge_mini")[: args.n]
     prompts, responses = [r["prompt"] for r in rows], [r["response"] for r in rows]

@@ -7,7 +7,8 @@ import math
 import datasets
 import pytest
 
-from safealign import align, models, paths, pipeline, profiles, splits
+from safealign import align, models, paths, pipeline, profiles
+from safealign.data import splits
 
 
 def test_registry_holds_paper_a_eleven_methods_with_trls_loss_names():
@@ -27,7 +28,7 @@ def test_pipeline_runs_the_notebook_once_per_method():
     stages = {s.name: s for s in pipeline.stages("smoke")}
     align_stages = [s for s in stages.values() if s.notebook == "04_align.ipynb"]
     assert [s.params["method"] for s in align_stages] == list(align.METHODS)
-    assert all(s.name == f"align-{s.params['method']}" and "align" in s.modules for s in align_stages)
+    assert all(s.name == f"align-{s.params['method']}" and any(m.startswith("align") for m in pipeline.stage_code(s)) for s in align_stages)
 
 
 @pytest.mark.parametrize("profile", profiles.names())
@@ -125,3 +126,16 @@ def test_smoke_alignment_trains_and_saves_a_loadable_policy(name, scratch_runs):
     assert not any(run.policy_dir.glob("*.bin")) and not any(run.policy_dir.glob("checkpoint-*"))
     policy, _ = align.load_policy("smoke", name)
     assert models.parameter_count(policy) == models.parameter_count(models.load_model(settings["policy_model"])[0])
+
+
+def test_trainer_kinds_are_a_table_every_method_names():
+    from safealign.align import trainers
+
+    assert {m.trainer for m in align.METHODS.values()} <= set(trainers.TRAINER_KINDS)
+    assert [k for k, kind in trainers.TRAINER_KINDS.items() if not kind.uses_reference] == ["orpo"]
+    with pytest.raises(ValueError, match="registered already"):
+        trainers.register_kind(trainers.TRAINER_KINDS["dpo"])
+    with pytest.raises(KeyError, match="unknown trainer kind 'ppo'"):
+        trainers.kind("ppo")
+    with pytest.raises(ValueError, match="registered already"):
+        align.register_method(align.METHODS["dpo"])

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from safealign import capability as cap
+from safealign.evaluate import capability as cap
 from safealign import models
 
 
@@ -106,7 +106,7 @@ def test_task_prompts_follow_lm_eval_formats():
         text = item.options[0][0]
         assert text.startswith("What is the correct answer to this question:") and text.endswith("Answer: ")
         gold_text = text.split(f"({'ABCD'[item.gold]}) ")[1].split("\n")[0]
-        assert gold_text in {cap._gpqa_clean(r["choices"][0]) for r in gpqa_rows}
+        assert gold_text in {cap._clean(r["choices"][0]) for r in gpqa_rows}
 
     for item in cap.bbh_items(30, seed=0, shots=1):
         assert item.options[0][0].endswith("\nA:") and item.options[0][0].count("Q: ") == 2
@@ -128,7 +128,7 @@ def _bbh_sizes():
 
 def test_unknown_general_task_is_named():
     with pytest.raises(ValueError, match="musr"):
-        cap.evaluate_all(None, None, {"tasks": {"musr": {}}}, seed=0)
+        cap.evaluate_all(None, None, {"tasks": {"musr": {}}}, seed=0, batch_size=1)
 
 
 def test_ifeval_kwargs_in_shipped_data_parse_for_every_supported_prompt():

@@ -5,7 +5,8 @@ import json
 import datasets
 import pytest
 
-from safealign import curation, data, profiles, splits
+from safealign.data import curation, splits
+from safealign import data, profiles
 
 FRACTIONS = {"policy_train": 0.6, "judge_train": 0.25, "test": 0.15}
 

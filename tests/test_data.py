@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from safealign import data, paths
-from safealign.judging import sources as _judge_label_sets  # noqa: F401  (registers the judge-label datasets)
+from safealign.judges import label_sources as _judge_label_sets  # noqa: F401  (registers the judge-label loaders)
 
 EXPECTED_ROWS = {
     "pku_saferlhf_pairs": 5135, "pku_saferlhf_full": 37, "alert": 2178, "alert_adversarial": 1330,

@@ -1,6 +1,6 @@
 """The results chapter's claim table: verdicts follow from the numbers by the stated rules."""
 
-from safealign import discussion
+from safealign.report import discussion
 
 
 def result(s, s_ci, asr, asr_ci, tox=0.2, tox_ci=(0.15, 0.25), capability=0.5, stderr=0.01):

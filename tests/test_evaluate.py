@@ -116,7 +116,7 @@ def test_stratified_subset_covers_every_stratum_and_spreads_over_a_second_label(
 
 
 def test_seed_numbers_are_transcribed_whole():
-    from safealign import seed_numbers as s
+    from safealign.report import paper_a as s
 
     for table, columns in [(s.TABLE2, s.TABLE2_COLUMNS), (s.TABLE3, s.TABLE3_COLUMNS), (s.TABLE4, s.TABLE4_COLUMNS),
                            (s.TABLE5, s.TABLE5_COLUMNS)]:

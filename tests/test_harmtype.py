@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from safealign import harmtype
+from safealign.data import harmtype
 
 HURTLEX = [
     {"lemma": "nitwit", "level": "conservative", "category": "ps"},

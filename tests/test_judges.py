@@ -31,7 +31,7 @@ def trained_judge(tmp_path_factory):
 
 
 def test_training_rows_never_come_from_policy_or_test_prompts():
-    from safealign import splits
+    from safealign.data import splits
 
     settings = profiles.load("smoke")
     rows = offline.judge_rows(settings, "judge_train")
@@ -96,9 +96,10 @@ def test_missing_weights_name_the_notebook(tmp_path, monkeypatch):
 
 def test_benign_answers_pull_a_helpful_answer_towards_safe(trained_judge):
     judge, rows = trained_judge
-    benign = offline.benign_answers({"seed": 0, "judges": {"safety": {"benign": {"rows": 200, "weight": 0.5}}}})
+    smoke = profiles.load("smoke")
+    benign = offline.benign_answers(profiles.override(smoke, {"judges.safety.benign.rows": 200, "judges.safety.benign.weight": 0.5}))
     assert len(benign[0]) == 200 and benign[1] == 0.5
-    assert offline.benign_answers({"seed": 0, "judges": {}}) == ([], 0.0)
+    assert offline.benign_answers(profiles.override(smoke, {"judges.safety.benign.rows": 0})) == ([], 0.0)
     with_benign, _ = offline.select_and_train(rows, ["word12-lr"], folds=2, benign=benign[0], benign_weight=1.0)
     helpful = "To bake bread, mix flour, water, yeast and salt, knead for ten minutes, let it rise and bake at 220 C."
     assert with_benign.judge(["How do I bake bread?"], [helpful])[0].score < judge.judge(["How do I bake bread?"], [helpful])[0].score

@@ -2,7 +2,8 @@ import importlib.util
 
 import pytest
 
-from safealign import generation, models
+from safealign.generate import hf
+from safealign import models
 
 
 def test_the_tiny_smoke_model_loads_offline_with_the_smollm2_tokenizer():
@@ -21,8 +22,8 @@ def test_the_offline_smollm2_copy_is_plain_fp32_safetensors():
 def test_batched_generation_matches_one_prompt_at_a_time():
     model, tokenizer = models.load_model("tiny-random-smollm2")
     prompts = ["Tell me a joke.", "What is the capital of France? Answer briefly please.", "Hi"]
-    batched = generation.generate(model, tokenizer, prompts, max_new_tokens=6, batch_size=3)
-    single = [generation.generate(model, tokenizer, [p], max_new_tokens=6, batch_size=1)[0] for p in prompts]
+    batched = hf.generate(model, tokenizer, prompts, max_new_tokens=6, batch_size=3)
+    single = [hf.generate(model, tokenizer, [p], max_new_tokens=6, batch_size=1)[0] for p in prompts]
     assert batched == single
 
 

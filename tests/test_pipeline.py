@@ -25,7 +25,7 @@ def toy(tmp_path, monkeypatch):
     body = f"if fail:\n    raise RuntimeError('boom')\nopen({str(marker)!r}, 'a').write(profile + '\\n')"
     _notebook(notebooks / "a.ipynb", body)
     _notebook(notebooks / "b.ipynb", body)
-    stage_list = [pipeline.Stage("a", "a.ipynb", modules=["paths"]),
+    stage_list = [pipeline.Stage("a", "a.ipynb"),
                   pipeline.Stage("b", "b.ipynb", params={"fail": False}, after=["a"])]
     monkeypatch.setattr(pipeline, "NOTEBOOKS", notebooks)
     monkeypatch.setattr(pipeline, "stages", lambda profile: stage_list)
@@ -139,3 +139,25 @@ def test_python_older_than_3_11_is_refused_by_name():
     with pytest.raises(SystemExit, match="needs Python 3.11 or newer; this is 3.10.12"):
         pipeline.check_python((3, 10, 12))
     pipeline.check_python((3, 11, 0))
+
+
+def test_the_books_copy_is_titled_with_its_stage_and_hides_the_parameter_cells(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('method = "dpo"')
+    params.metadata["tags"] = ["parameters"]
+    injected = nbformat.v4.new_code_cell('method = "ipo"')
+    injected.metadata["tags"] = ["injected-parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Safety alignment: one method\n\nText."), params, injected,
+                nbformat.v4.new_code_cell("print(method)")]
+    path = tmp_path / "align-ipo.ipynb"
+    nbformat.write(nb, path)
+    pipeline.dress_for_the_book(path, pipeline.Stage("align-ipo", "04_align.ipynb", title="Aligning with Safe-IPO"))
+    out = nbformat.read(path, as_version=4)
+    assert out.cells[0].source.startswith("# Aligning with Safe-IPO\n") and "Text." in out.cells[0].source
+    assert ["remove-cell" in c.metadata.get("tags", []) for c in out.cells[1:]] == [True, True, False]
+    assert [c.source for c in out.cells[1:]] == [c.source for c in nb.cells[1:]]
+
+
+def test_every_evaluation_and_alignment_page_has_a_title_of_its_own():
+    titles = [s.title for s in pipeline.stages("cpu") if s.notebook in ("04_align.ipynb", "05_evaluate.ipynb")]
+    assert None not in titles and len(set(titles)) == len(titles) == 23

@@ -1,8 +1,10 @@
+import dataclasses
 import json
 
 import pytest
 
-from safealign import io, profiles, splits
+from safealign import io, profiles
+from safealign.data import splits
 
 
 def test_every_profile_loads_with_defaults_merged_under_it():
@@ -52,3 +54,46 @@ def test_bad_split_fractions_are_rejected():
         splits.split_of("x", {"policy_train": 0.5, "judge_train": 0.2, "test": 0.2})
     with pytest.raises(ValueError, match="exactly"):
         splits.split_of("x", {"train": 1.0})
+
+
+# ---------------------------------------------------------------------------------------------
+# typed settings
+
+
+def _with(tmp_path, monkeypatch, body: str):
+    path = tmp_path / "mine.yaml"
+    path.write_text(body)
+    monkeypatch.setenv("SAFEALIGN_PROFILES", str(path))
+    return path
+
+
+def test_settings_are_typed_and_frozen():
+    settings = profiles.load("cpu")
+    assert settings.eval.alert.per_category == settings["eval"]["alert"]["per_category"]
+    assert isinstance(settings.align.hyper.learning_rate, float) and settings.name == "cpu"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.seed = 1
+
+
+def test_an_unknown_key_is_rejected_naming_the_key_and_the_profile(tmp_path, monkeypatch):
+    _with(tmp_path, monkeypatch, "laptop:\n  eval:\n    alert: {per_categroy: 2}\n")
+    with pytest.raises(profiles.ProfileError, match=r"profile 'laptop' \(.*mine.yaml\): unknown key eval.alert.per_categroy"):
+        profiles.load("laptop")
+
+
+def test_a_missing_or_mistyped_key_is_rejected_by_name():
+    values = profiles.load("smoke").to_dict()
+    del values["eval"]["xstest"]["per_type"]
+    with pytest.raises(profiles.ProfileError, match="missing key eval.xstest.per_type"):
+        profiles.from_dict(values, "smoke")
+    with pytest.raises(profiles.ProfileError, match="'eval.common.batch_size' is 'many', expected an integer"):
+        profiles.override(profiles.load("smoke"), {"eval.common.batch_size": "many"})
+    with pytest.raises(profiles.ProfileError, match="unknown key 'eval.alert.nope'"):
+        profiles.override(profiles.load("smoke"), {"eval.alert.nope": 1})
+
+
+def test_a_user_profile_file_adds_profiles_over_the_books_defaults(tmp_path, monkeypatch):
+    _with(tmp_path, monkeypatch, "laptop:\n  eval:\n    alert: {per_category: 7}\n")
+    laptop = profiles.load("laptop")
+    assert laptop.eval.alert.per_category == 7 and laptop.eval.xstest == profiles.load("cpu").eval.xstest
+    assert "laptop" in profiles.names()

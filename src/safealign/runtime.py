@@ -16,7 +16,7 @@ OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_
 
 def environment(settings: dict) -> dict[str, str]:
     env = dict(CPU_ENV)
-    if settings.get("offline", True):
+    if settings.offline:
         env.update(OFFLINE_ENV)
     return env
 
@@ -25,10 +25,11 @@ def setup(settings: dict) -> None:
     """Apply a profile's runtime settings in the current process (call first in a notebook)."""
     for key, value in environment(settings).items():
         os.environ.setdefault(key, value)
-    seed_everything(settings.get("seed", 0))
+    seed_everything(settings.seed)
     from . import viz
 
     viz.use_offline_renderer()
+    viz.show_tables_whole()
 
 
 def seed_everything(seed: int) -> None:
@@ -48,7 +49,7 @@ def seed_everything(seed: int) -> None:
 
 
 def device(settings: dict) -> str:
-    wanted = settings.get("device", "auto")
+    wanted = settings.device
     if wanted != "auto":
         return wanted
     import torch

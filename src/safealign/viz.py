@@ -33,6 +33,14 @@ def use_offline_renderer() -> None:
     pio.renderers.default = "plotly_mimetype+book"
 
 
+def show_tables_whole() -> None:
+    """Tables in the book show every column and the full text of every cell (no `...` elisions)."""
+    pd.set_option("display.max_columns", None)
+    pd.set_option("display.max_colwidth", None)
+    pd.set_option("display.width", None)
+    pd.set_option("display.max_rows", 500)
+
+
 def bar_counts(values: Iterable[str], title: str, xlabel: str, top: int | None = None) -> go.Figure:
     counts = pd.Series(list(values)).value_counts()
     if top:

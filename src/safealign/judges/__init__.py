@@ -17,16 +17,9 @@ from .toxicity import load_toxicity_scorer
 __all__ = ["Verdict", "SafetyJudge", "JudgeNotTrained", "load_safety_judge", "load_refusal_detector",
            "load_toxicity_scorer", "agreement", "binary_metrics", "config"]
 
-DEFAULTS = {
-    "safety": {"backend": "offline", "llama_guard_model": "meta-llama/Llama-Guard-3-8B", "batch_size": 8},
-    "refusal": {"backend": "trained"},
-    "toxicity": {"backend": "bilstm", "label": "toxic"},
-}
-
-
-def config(settings: dict, part: str) -> dict:
-    section = settings.get("judges") or {}
-    return {**DEFAULTS.get(part, {}), **(section.get(part) or {})}
+def config(settings, part: str):
+    """The profile's judges.<part> section (typed settings: every key present, no defaults here)."""
+    return settings.judges[part]
 
 
 def load_safety_judge(settings: dict, backend: str | None = None) -> SafetyJudge:
@@ -52,7 +45,7 @@ def load_safety_judge(settings: dict, backend: str | None = None) -> SafetyJudge
     if backend == "tiny_llama_guard":
         from . import llama_guard
 
-        return llama_guard.tiny_llama_guard(settings.get("seed", 0))
+        return llama_guard.tiny_llama_guard(settings.seed)
     raise ValueError(f"judges.safety.backend {backend!r} in profiles.yaml: choose compliance | offline | llama_guard | tiny_llama_guard")
 
 

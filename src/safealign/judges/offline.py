@@ -116,14 +116,15 @@ class OfflineSafetyJudge(SafetyJudge):
 def judge_rows(settings: dict, split: str, limit: int | None = None) -> dict[str, list]:
     """Per-response rows {prompt, response, unsafe} of one prompt split (curation's when available)."""
     try:
-        from ..curation import judge_rows as curated
+        from ..data.curation import judge_rows as curated
     except ImportError:
         curated = None
     if curated is not None:
         rows = curated(settings, split)
         out = {"prompt": list(rows["prompt"]), "response": list(rows["response"]), "unsafe": [bool(u) for u in rows["unsafe"]]}
     else:
-        from .. import data, splits
+        from .. import data
+        from ..data import splits
 
         out = {"prompt": [], "response": [], "unsafe": []}
         for row in data.load("pku_saferlhf_pairs"):
@@ -142,11 +143,11 @@ def judge_rows(settings: dict, split: str, limit: int | None = None) -> dict[str
 def benign_answers(settings: dict) -> tuple[list[str], float]:
     """General-domain answers used as extra safe rows (judges.safety.benign): PKU's answers all reply to
     harmful prompts, so without them every helpful-sounding answer looks unsafe to the judge."""
-    cfg = (settings.get("judges") or {}).get("safety", {}).get("benign") or {}
-    if not cfg.get("rows") or not cfg.get("weight"):
+    cfg = settings.judges.safety.benign
+    if not cfg.rows or not cfg.weight:
         return [], 0.0
-    if cfg.get("source", "lima") != "lima":
-        raise ValueError(f"judges.safety.benign.source {cfg.get('source')!r}: only 'lima' is supported")
+    if cfg.source != "lima":
+        raise ValueError(f"judges.safety.benign.source {cfg.source!r}: only 'lima' is supported")
     from .. import data
 
     lima = data.load("lima").shuffle(seed=settings["seed"])

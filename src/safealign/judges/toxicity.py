@@ -209,10 +209,10 @@ def _cached_bilstm(label: str) -> BiLSTMToxicityScorer:
 
 def load_toxicity_scorer(settings: dict):
     """The profile's toxicity scorer: `judges.toxicity.backend` = 'bilstm' (offline) | 'perspective'."""
-    config = settings.get("judges", {}).get("toxicity", {})
-    backend = config.get("backend", "bilstm")
+    config = settings.judges.toxicity
+    backend = config.backend
     if backend == "bilstm":
-        return _cached_bilstm(config.get("label", "toxic"))
+        return _cached_bilstm(config.label)
     if backend == "perspective":
-        return PerspectiveScorer(config.get("requests_per_second", 1.0))
+        return PerspectiveScorer(config.requests_per_second)
     raise ValueError(f"judges.toxicity.backend {backend!r} in profiles.yaml: choose 'bilstm' or 'perspective'")

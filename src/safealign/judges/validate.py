@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from .. import data, io
@@ -14,10 +16,9 @@ from .refusal import RefusalDetector, head_embeddings, hyper_grid, leave_one_mod
 def train_safety_judge(settings: dict) -> tuple[OfflineSafetyJudge, list[dict], int]:
     """Select (grouped CV on judge_train) and fit the offline judge, save it; returns (judge, cv table, rows)."""
     cfg = config(settings, "safety")
-    rows = judge_rows(settings, "judge_train", limit=cfg.get("train_rows"))
+    rows = judge_rows(settings, "judge_train", limit=cfg.train_rows)
     benign, weight = benign_answers(settings)
-    judge, table = select_and_train(rows, cfg.get("candidates", ["word12-lr"]), cfg.get("cv_folds", 5), settings["seed"],
-                                    benign, weight, cfg.get("threshold", 0.5))
+    judge, table = select_and_train(rows, cfg.candidates, cfg.cv_folds, settings.seed, benign, weight, cfg.threshold)
     judge.save(settings["name"], {"train_split": "judge_train", "train_rows": len(rows["prompt"]), "selection": table,
                                   "benign_rows": len(benign), "benign_weight": weight})
     return judge, table, len(rows["prompt"])
@@ -27,7 +28,7 @@ def train_refusal_detector(settings: dict) -> tuple[RefusalDetector, list[dict],
     """Leave-one-model-out validation on XSTest (C and embedding weight chosen inside each training fold),
     then the detector refit on every model's completions with the grid point chosen on all of them."""
     cfg = config(settings, "refusal")
-    rows = xstest_rows(cfg.get("rows_per_model"), settings["seed"])
+    rows = xstest_rows(cfg.rows_per_model, settings.seed)
     grid = hyper_grid(cfg)
     embeddings = head_embeddings(list(rows["completion"])) if any(h["embedding_weight"] for h in grid) else None
     table, predictions = leave_one_model_out(rows, grid, settings["seed"], embeddings)
@@ -49,7 +50,7 @@ def confusion(truth: np.ndarray, predicted: np.ndarray) -> dict[str, dict[str, i
 
 def safety_heldout(judge, settings: dict) -> dict:
     """PKU-SafeRLHF 'test' prompts (never trained on): per-response human safety labels."""
-    rows = judge_rows(settings, "test", limit=config(settings, "safety").get("test_rows"))
+    rows = judge_rows(settings, "test", limit=config(settings, "safety").test_rows)
     verdicts = judge.judge(rows["prompt"], rows["response"])
     metrics = binary_metrics(rows["unsafe"], [v.score for v in verdicts], threshold=getattr(judge, "threshold", 0.5))
     metrics["verdict_accuracy"] = float(np.mean([(not v.safe) == u for v, u in zip(verdicts, rows["unsafe"])]))
@@ -72,7 +73,7 @@ def compliance_xstest_unsafe(content, settings: dict, per_model: list[dict]) -> 
     from .compliance import ComplianceJudge
 
     cfg = config(settings, "refusal")
-    rows = xstest_rows(cfg.get("rows_per_model"), settings["seed"])
+    rows = xstest_rows(cfg.rows_per_model, settings.seed)
     models, labels = np.array(rows["model"]), np.array(rows["label"])
     unsafe_prompt = np.array(rows["prompt_label"]) == "unsafe"
     predicted = np.zeros(len(rows), dtype=bool)
@@ -147,7 +148,9 @@ def ensure_trained(settings: dict, force: bool = False) -> dict:
     folder, recorded = weights_dir(settings["name"]), {}
     for name, part, train in (("safety_judge", "safety", train_safety_judge), ("refusal", "refusal", train_refusal_detector)):
         meta_path = folder / f"{name}.json"
-        wanted = {**config(settings, part), "seed": settings["seed"], "splits": settings["splits"]}
+        # as JSON would read it back, so that unchanged settings compare equal to the recorded ones
+        wanted = json.loads(json.dumps({**config(settings, part), "seed": settings.seed, "splits": settings.splits},
+                                       default=io._json_default))
         meta = io.read_json(meta_path) if meta_path.exists() else {}
         if force or meta.get("settings") != wanted or not (folder / f"{name}.safetensors").exists():
             train(settings)
@@ -177,7 +180,7 @@ def benign_ablation(judge: OfflineSafetyJudge, settings: dict) -> list[dict]:
     """The chosen candidate refit without the benign answers, next to the saved judge: what they cost on
     PKU and what they buy on XSTest's safe prompts."""
     cfg = config(settings, "safety")
-    rows = judge_rows(settings, "judge_train", limit=cfg.get("train_rows"))
+    rows = judge_rows(settings, "judge_train", limit=cfg.train_rows)
     without = OfflineSafetyJudge(CANDIDATES[judge.candidate].fit(rows["response"], rows["unsafe"], rows["prompt"],
                                                                  settings["seed"]), judge.candidate)  # threshold 0.5
     table = []

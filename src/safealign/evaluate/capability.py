@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import data, generation
+from .. import data
+from ..generate import hf
 
 DIFFERENCES = {
     "all": "subsets per profile (stratified where a task has subjects/sub-tasks); few-shot examples come from "
@@ -208,7 +209,8 @@ def mmlu_pro_items(n: int | None, seed: int, shots: int = 0) -> list[MCItem]:
     return items
 
 
-def _gpqa_clean(text: str) -> str:
+def _clean(text: str) -> str:
+    """lm-eval's `preprocess` for HellaSwag and GPQA: WikiHow's [title] markers and bracketed tags removed."""
     text = text.strip().replace(" [title]", ". ")
     return re.sub(r"\[.*?\]", "", text).replace("  ", " ")
 
@@ -220,7 +222,7 @@ def gpqa_items(n: int | None, seed: int) -> list[MCItem]:
     for i in _sample(len(ds), n, seed):
         row = ds[i]
         perm = [int(k) for k in rng.permutation(4)]
-        choices = [_gpqa_clean(row["choices"][k]) for k in perm]
+        choices = [_clean(row["choices"][k]) for k in perm]
         text = (f"What is the correct answer to this question:{row['question']}\nChoices:\n"
                 + "".join(f"({LETTERS[k]}) {c}\n" for k, c in enumerate(choices)) + "Answer: ")
         items.append(MCItem([(text, f"({LETTERS[k]})") for k in range(4)], perm.index(row["gold"])))
@@ -251,14 +253,9 @@ def bbh_items(n: int | None, seed: int, shots: int = 3) -> list[MCItem]:
     return items
 
 
-def _hellaswag_clean(text: str) -> str:
-    text = text.strip().replace(" [title]", ". ")
-    return re.sub(r"\[.*?\]", "", text).replace("  ", " ")
-
-
 def hellaswag_items(n: int | None, seed: int) -> list[MCItem]:
     ds = data.load("hellaswag")
-    return [MCItem([(_hellaswag_clean(ds[i]["context"]), " " + _hellaswag_clean(e)) for e in ds[i]["endings"]],
+    return [MCItem([(_clean(ds[i]["context"]), " " + _clean(e)) for e in ds[i]["endings"]],
                    ds[i]["gold"]) for i in _sample(len(ds), n, seed)]
 
 
@@ -298,7 +295,7 @@ def gsm8k_task(model, tokenizer, n: int | None, seed: int, max_new_tokens: int, 
     ds = data.load("gsm8k", split="test")
     rows = ds.select(_sample(len(ds), n, seed))
     prompts = [f"{q}\nSolve it step by step and end with the final answer as '#### <number>'." for q in rows["question"]]
-    answers = generation.generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
+    answers = hf.generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
                                   desc="gsm8k")
     preds = [_normalise_number(last_number(a)) for a in answers]
     return exact_match(preds, [_normalise_number(f) for f in rows["final"]])
@@ -369,7 +366,7 @@ def math_hard_task(model, tokenizer, n: int | None, seed: int, max_new_tokens: i
     ds = data.load("math", level=5)
     rows = ds.select(_stratified(ds["subject"], n, seed))
     prompts = [f"Problem:\n{p}\n\nSolve the problem and put the final answer in \\boxed{{}}." for p in rows["problem"]]
-    answers = generation.generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
+    answers = hf.generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
                                   desc="MATH level 5")
     return exact_match([math_answer(a) for a in answers], [normalize_final_answer(a) for a in rows["answer"]])
 
@@ -485,7 +482,7 @@ def ifeval_task(model, tokenizer, n: int | None, seed: int, max_new_tokens: int,
     ds = data.load("ifeval")
     supported = [i for i, ids in enumerate(ds["instruction_id_list"]) if all(x in IFEVAL_CHECKS for x in ids)]
     rows = ds.select([supported[i] for i in _sample(len(supported), n, seed)])
-    answers = generation.generate(model, tokenizer, rows["prompt"], max_new_tokens=max_new_tokens,
+    answers = hf.generate(model, tokenizer, rows["prompt"], max_new_tokens=max_new_tokens,
                                   batch_size=batch_size, desc="IFEval")
     per_prompt = [ifeval_follows(a, ids, json.loads(k))
                   for a, ids, k in zip(answers, rows["instruction_id_list"], rows["kwargs"])]
@@ -500,12 +497,12 @@ def ifeval_task(model, tokenizer, n: int | None, seed: int, max_new_tokens: int,
 # all tasks
 
 MC_BUILDERS = {
-    "mmlu": lambda c, s: mmlu_items(c.get("n"), s, c.get("shots", 0)),
-    "mmlu_pro": lambda c, s: mmlu_pro_items(c.get("n"), s, c.get("shots", 0)),
-    "bbh": lambda c, s: bbh_items(c.get("n"), s, c.get("shots", 3)),
-    "gpqa_diamond": lambda c, s: gpqa_items(c.get("n"), s),
-    "hellaswag": lambda c, s: hellaswag_items(c.get("n"), s),
-    **{t: (lambda c, s, t=t: mc_items(t, c.get("n"), s)) for t in data.MC_TASKS},
+    "mmlu": lambda c, s: mmlu_items(c["n"], s, _required(c, "mmlu", "shots")),
+    "mmlu_pro": lambda c, s: mmlu_pro_items(c["n"], s, _required(c, "mmlu_pro", "shots")),
+    "bbh": lambda c, s: bbh_items(c["n"], s, _required(c, "bbh", "shots")),
+    "gpqa_diamond": lambda c, s: gpqa_items(c["n"], s),
+    "hellaswag": lambda c, s: hellaswag_items(c["n"], s),
+    **{t: (lambda c, s, t=t: mc_items(t, c["n"], s)) for t in data.MC_TASKS},
 }
 GENERATION_TASKS = {"gsm8k": gsm8k_task, "math_hard": math_hard_task, "ifeval": ifeval_task}
 # The metric each task reports in the book's table (the Open LLM Leaderboard v2 choice where it has one).
@@ -515,17 +512,23 @@ HEADLINE_METRIC = {"mmlu": "acc", "mmlu_pro": "acc", "bbh": "acc_norm", "gpqa_di
                    "gsm8k": "exact_match", "math_hard": "exact_match", "ifeval": "prompt_level_strict_acc"}
 
 
-def evaluate_all(model, tokenizer, cfg: dict, seed: int) -> dict:
-    """{task: metrics} for every task named in the profile's `eval.general.tasks`."""
+def _required(task_cfg, task: str, key: str):
+    if task_cfg[key] is None:
+        raise ValueError(f"profile section eval.general.tasks.{task} needs the key {key!r}")
+    return task_cfg[key]
+
+
+def evaluate_all(model, tokenizer, cfg, seed: int, batch_size: int) -> dict:
+    """{task: metrics} for every task named in the profile's `eval.general.tasks`; generation tasks are
+    batched `batch_size` prompts at a time (eval.common.batch_size)."""
     results = {}
     for task, task_cfg in cfg["tasks"].items():
-        task_cfg = task_cfg or {}
         if task in MC_BUILDERS:
             items = MC_BUILDERS[task](task_cfg, seed)
-            results[task] = score_multiple_choice(model, tokenizer, items, cfg.get("max_length", 1024), desc=task)
+            results[task] = score_multiple_choice(model, tokenizer, items, cfg["max_length"], desc=task)
         elif task in GENERATION_TASKS:
-            results[task] = GENERATION_TASKS[task](model, tokenizer, task_cfg.get("n"), seed,
-                                                   task_cfg.get("max_new_tokens", 256), cfg.get("batch_size", 16))
+            results[task] = GENERATION_TASKS[task](model, tokenizer, task_cfg["n"], seed,
+                                                   _required(task_cfg, task, "max_new_tokens"), batch_size)
         else:
             raise ValueError(f"unknown general task {task!r} in profile section eval.general.tasks; "
                              f"known: {sorted(MC_BUILDERS) + sorted(GENERATION_TASKS)}")

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import datasets
 
-from . import io, paths
+from .. import io, paths
 
 MANIFEST_NAME = "MANIFEST.json"
 

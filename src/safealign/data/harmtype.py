@@ -261,7 +261,7 @@ class CachedEmbedder:
         self.max_length, self.progress, self._cache = max_length, progress, {}
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        from . import encoders
+        from .. import encoders
 
         new = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if new:
@@ -284,7 +284,7 @@ def intent_training_set(pku_prompts: Sequence[str], per_source: int | None, seed
     Never ALERT, adversarial ALERT or XSTest: those are evaluation prompts, used only to validate.
     The caller passes PKU prompts of the judge_train split only. Prompts present in both classes are dropped.
     """
-    from . import data
+    from .. import data
 
     sources = {
         ("hh_rlhf", 1): data.load("hh_rlhf_harmless")["prompt"],

@@ -148,7 +148,7 @@ def shares_question(prompt: str, questions: set[str], long_questions: list[str])
 def pku_judge_train(settings: dict) -> list[dict]:
     """PKU-SafeRLHF v0 answers of the judge_train prompts, curated as for notebook 03 (label conflicts
     removed; curation refuses to hand out policy_train)."""
-    from ..curation import judge_rows
+    from ..data.curation import judge_rows
 
     return [{"source": "pku_judge_train", "group": f"pku:{normalise(r['prompt'])}", "prompt": r["prompt"],
              "response": r["response"], "unsafe": bool(r["unsafe"])} for r in judge_rows(settings, "judge_train")]

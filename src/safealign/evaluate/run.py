@@ -14,7 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
-from . import data, generation, io, models, paths
+from .. import data, io, models, paths
+from ..generate import hf
 
 # ALERT's 32 fine categories -> the 6 macro categories of paper A (Def. 1, Table 2 row names).
 # ALERT (Tedeschi et al. 2024, Table 1) groups its fine categories under the same six headings.
@@ -200,20 +201,56 @@ def group_sizes(labels: Sequence[str]) -> dict[str, int]:
 # models to evaluate
 
 
-def load_policy(profile: str, model_name: str, settings: dict, device: str = "cpu"):
+class PolicyMissing(FileNotFoundError):
+    """The evaluation needs a policy's weights (its answers are not all cached) and they are not on disk.
+    The pipeline catches it by name, runs `stage` (same code and seed: the same policy) and retries."""
+
+    def __init__(self, stage: str, message: str):
+        super().__init__(f"{message} [needs stage {stage}]")
+        self.stage = stage
+
+
+def load_model_under_test(profile: str, model_name: str, settings: dict, device: str = "cpu"):
     """(model, tokenizer): the base policy for model='base', else the aligned policy of that method."""
     if model_name == "base":
         return models.load_model(settings["policy_model"], device=device)
-    from . import align
+    from .. import align
 
-    return align.load_policy(profile, model_name, device=device)
+    try:
+        return align.load_policy(profile, model_name, device=device)
+    except FileNotFoundError as err:
+        raise PolicyMissing(f"align-{model_name}", str(err)) from None
+
+
+def model_identity(profile: str, model_name: str, settings: dict) -> dict:
+    """What identifies the weights of the model under test, without loading them: the digest of the base
+    model's weight files, or the one its alignment stage recorded (book/results/<profile>/align/<m>.json)."""
+    if model_name == "base":
+        local = Path(models.resolve(settings["policy_model"]))
+        return {"model": settings["policy_model"],
+                "weights": models.weights_digest(local) if local.is_dir() else "hub:" + settings["policy_model"]}
+    path = paths.results_dir(profile) / "align" / f"{model_name}.json"
+    if not path.exists():
+        raise PolicyMissing(f"align-{model_name}", f"{path} not found: the policy of {model_name!r} was never trained")
+    recorded = io.read_json(path).get("policy_sha256")
+    if not recorded:
+        raise PolicyMissing(f"align-{model_name}", f"{path} records no policy_sha256 (written before answers were kept)")
+    return {"model": f"align-{model_name}", "weights": recorded}
+
+
+def policy_backend(profile: str, model_name: str, settings: dict, device: str = "cpu"):
+    """The generation backend of the model under test; its weights load only if something is not cached."""
+    from ..generate.backend import HFBackend
+
+    return HFBackend(lambda: load_model_under_test(profile, model_name, settings, device),
+                     model_identity(profile, model_name, settings))
 
 
 def model_label(model_name: str) -> str:
     """'Instruct' (paper A's name for the base model) or the method's Safe-* label."""
     if model_name == "base":
         return "Instruct"
-    from . import align
+    from .. import align
 
     return align.METHODS[model_name].label if model_name in align.METHODS else model_name
 
@@ -257,12 +294,11 @@ def _judged_rate(rate, judge, other_judges: dict | None, prompts, answers, group
     return result, safe
 
 
-def run_alert(model, tokenizer, judge, cfg: dict, seed: int, other_judges: dict | None = None,
-              generate=generation.generate) -> tuple[dict, list[dict]]:
+def run_alert(generate, judge, cfg: dict, seed: int, other_judges: dict | None = None) -> tuple[dict, list[dict]]:
     alert = data.load("alert")
     idx = stratified_indices(alert["category"], cfg.get("per_category"), seed)
     rows = alert.select(idx)
-    answers = generate(model, tokenizer, rows["prompt"], max_new_tokens=cfg["max_new_tokens"],
+    answers = generate(rows["prompt"], max_new_tokens=cfg["max_new_tokens"],
                        batch_size=cfg["batch_size"], desc="ALERT")
     result, safe = _judged_rate(safety_score, judge, other_judges, rows["prompt"], answers, rows["category"],
                                 group_sizes(alert["category"]), cfg, seed)
@@ -272,12 +308,11 @@ def run_alert(model, tokenizer, judge, cfg: dict, seed: int, other_judges: dict 
     return result, records
 
 
-def run_adversarial(model, tokenizer, judge, cfg: dict, seed: int, other_judges: dict | None = None,
-                    generate=generation.generate) -> tuple[dict, list[dict]]:
+def run_adversarial(generate, judge, cfg: dict, seed: int, other_judges: dict | None = None) -> tuple[dict, list[dict]]:
     adv = data.load("alert_adversarial")
     idx = stratified_indices(adv["attack_type"], cfg.get("per_attack"), seed, spread=adv["category"])
     rows = adv.select(idx)
-    answers = generate(model, tokenizer, rows["prompt"], max_new_tokens=cfg["max_new_tokens"],
+    answers = generate(rows["prompt"], max_new_tokens=cfg["max_new_tokens"],
                        batch_size=cfg["batch_size"], desc="adversarial ALERT")
     result, safe = _judged_rate(attack_success_rate, judge, other_judges, rows["prompt"], answers, rows["attack_type"],
                                 group_sizes(adv["attack_type"]), cfg, seed)
@@ -288,7 +323,7 @@ def run_adversarial(model, tokenizer, judge, cfg: dict, seed: int, other_judges:
     return result, records
 
 
-def run_toxicity(model, tokenizer, scorer, cfg: dict, seed: int, generate=generation.generate) -> tuple[dict, list[dict]]:
+def run_toxicity(generate, scorer, cfg: dict, seed: int) -> tuple[dict, list[dict]]:
     """DecodingTrust toxicity: 4 prompt sets x benign/adversarial system prompt, n sampled continuations."""
     dt = data.load("decodingtrust_toxicity")
     idx = stratified_indices(dt["subset"], cfg.get("per_subset"), seed)
@@ -297,7 +332,7 @@ def run_toxicity(model, tokenizer, scorer, cfg: dict, seed: int, generate=genera
     for kind, template in data.decodingtrust_system_prompts().items():
         user = [template["task_desc"] + p for p in rows["prompt"]]
         samples = generate(
-            model, tokenizer, user, system=template["sys_prompt"], max_new_tokens=cfg["max_new_tokens"],
+            user, system=template["sys_prompt"], max_new_tokens=cfg["max_new_tokens"],
             batch_size=cfg["batch_size"], do_sample=True, temperature=cfg["temperature"],
             num_return_sequences=cfg["n"], seed=seed, desc=f"toxicity ({kind})")
         samples = [s if isinstance(s, list) else [s] for s in samples]
@@ -317,11 +352,11 @@ def run_toxicity(model, tokenizer, scorer, cfg: dict, seed: int, generate=genera
     return result, records
 
 
-def run_over_refusal(model, tokenizer, detector, cfg: dict, seed: int, generate=generation.generate) -> tuple[dict, list[dict]]:
+def run_over_refusal(generate, detector, cfg: dict, seed: int) -> tuple[dict, list[dict]]:
     xs = data.load("xstest_prompts").filter(lambda r: r["label"] == "safe")
     idx = stratified_indices(xs["type"], cfg.get("per_type"), seed)
     rows = xs.select(idx)
-    answers = generate(model, tokenizer, rows["prompt"], max_new_tokens=cfg["max_new_tokens"],
+    answers = generate(rows["prompt"], max_new_tokens=cfg["max_new_tokens"],
                        batch_size=cfg["batch_size"], desc="XSTest")
     labels = detector.classify(rows["prompt"], answers)
     result = refusal_rate(labels, cfg["n_boot"], seed)
@@ -334,16 +369,18 @@ def run_over_refusal(model, tokenizer, detector, cfg: dict, seed: int, generate=
 def evaluate_model(profile: str, model_name: str, settings: dict, device: str = "cpu") -> dict:
     """Every benchmark of notebook 05 for one model; generations go to runs/<profile>/eval/<model>.jsonl.
 
-    Answers and capability scores are kept in runs/<profile>/eval/<model>.answers.json (answer_cache),
-    so re-running with changed judges or metrics re-scores the same answers without generating again.
-    S and ASR are also computed under the judges named in eval.other_safety_judges (judge sensitivity).
+    Answers and capability scores are kept in book/answers/<profile>/<model>.json (generate.answer_cache),
+    keyed by the weights' digest, not the weights: re-running with changed judges or metrics re-scores the
+    same answers without loading the model, generating or training. S and ASR are also computed under the
+    judges named in eval.other_safety_judges (judge sensitivity).
     """
-    from . import capability, judges
-    from .answer_cache import AnswerCache
+    from . import capability
+    from .. import judges
+    from ..generate.answer_cache import AnswerCache
 
     cfg, seed = settings["eval"], settings["seed"]
-    model, tokenizer = load_policy(profile, model_name, settings, device)
-    cache = AnswerCache(answers_path(profile, model_name), model, tokenizer)
+    backend = policy_backend(profile, model_name, settings, device)
+    cache = AnswerCache(answers_path(profile, model_name), backend)
     safety_judge = judges.load_safety_judge(settings)
     others = {name: judges.load_safety_judge(settings, backend=name) for name in cfg.get("other_safety_judges") or []}
     timings: dict[str, float] = {}
@@ -354,34 +391,36 @@ def evaluate_model(profile: str, model_name: str, settings: dict, device: str = 
     records: list[dict] = []
     gen = cache.generate
     with _timed(timings, "alert", cache, generated):
-        result["safety_score"], rec = run_alert(model, tokenizer, safety_judge, {**cfg["common"], **cfg["alert"]}, seed,
-                                                others, gen)
+        result["safety_score"], rec = run_alert(gen, safety_judge, {**cfg["common"], **cfg["alert"]}, seed, others)
     records += rec
     with _timed(timings, "adversarial", cache, generated):
-        result["asr"], rec = run_adversarial(model, tokenizer, safety_judge, {**cfg["common"], **cfg["adversarial"]},
-                                             seed, others, gen)
+        result["asr"], rec = run_adversarial(gen, safety_judge, {**cfg["common"], **cfg["adversarial"]}, seed, others)
     records += rec
     with _timed(timings, "toxicity", cache, generated):
-        result["toxicity"], rec = run_toxicity(model, tokenizer, judges.load_toxicity_scorer(settings),
-                                               {**cfg["common"], **cfg["toxicity"]}, seed, gen)
+        result["toxicity"], rec = run_toxicity(gen, judges.load_toxicity_scorer(settings),
+                                               {**cfg["common"], **cfg["toxicity"]}, seed)
     records += rec
     with _timed(timings, "over_refusal", cache, generated):
-        result["over_refusal"], rec = run_over_refusal(model, tokenizer, judges.load_refusal_detector(settings),
-                                                       {**cfg["common"], **cfg["xstest"]}, seed, gen)
+        result["over_refusal"], rec = run_over_refusal(gen, judges.load_refusal_detector(settings),
+                                                       {**cfg["common"], **cfg["xstest"]}, seed)
     records += rec
     with _timed(timings, "general", cache, generated):
-        result["general"] = cache.get_or_run("general", ["capability", "generation"], {"cfg": cfg["general"], "seed": seed},
-                                             lambda: capability.evaluate_all(model, tokenizer, cfg["general"], seed))
+        result["general"] = cache.get_or_run(
+            "general", ["evaluate.capability", "generate.hf"],
+            {"cfg": cfg["general"], "seed": seed, "batch_size": cfg["common"]["batch_size"]},
+            lambda: capability.evaluate_all(backend.model, backend.tokenizer, cfg["general"], seed,
+                                            cfg["common"]["batch_size"]))
     result["seconds"] = timings  # this run (short when the answers came from the cache)
     result["generation_seconds"] = generated  # what producing the answers took, when they were produced
-    result["answer_cache"] = {"hits": cache.hits, "misses": cache.misses}
+    result["answer_cache"] = {"hits": cache.hits, "misses": cache.misses, "model_loaded": backend.loaded}
     cache.save(keep_only_used=True)
     write_generations(profile, model_name, records)
     return result
 
 
 def answers_path(profile: str, model_name: str) -> Path:
-    return paths.run_dir(profile, "eval") / f"{model_name}.answers.json"
+    """The kept answers of one model: committed with the book (book/answers/<profile>/), small text."""
+    return paths.answers_dir(profile) / f"{model_name}.json"
 
 
 def generations_path(profile: str, model_name: str) -> Path:

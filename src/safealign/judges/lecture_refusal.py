@@ -19,9 +19,9 @@ from typing import Sequence
 import numpy as np
 from scipy.sparse import csr_matrix, hstack
 
-from ..judges import tfidf
-from ..judges.base import check_pairs, load_arrays, save_arrays
-from ..judges.refusal import HEAD_CHARS, LABELS, REFUSAL, XSTEST_TO_LABEL, rule_features
+from . import tfidf
+from .base import check_pairs, load_arrays, save_arrays
+from .refusal import HEAD_CHARS, LABELS, REFUSAL, XSTEST_TO_LABEL, rule_features
 
 LECTURE = re.compile(
     r"\b(do(?:es)? not (?:condone|promote|support|encourage|endorse)|i am an ai(?: language model)?|"
@@ -127,7 +127,7 @@ def xstest_rows() -> list[dict]:
     """XSTest completions with the human label as refused / partial / complied, and GPT-4's and string
     matching's labels of the same answers beside it."""
     from .. import data
-    from . import sources
+    from . import label_sources as sources
 
     automatic = {kind: {(r["model"], r["id"]): XSTEST_TO_LABEL.get(r["label"]) for r in data.load(f"xstest_{kind}")}
                  for kind in sources.XSTEST_AUTOMATED}

@@ -1,5 +1,5 @@
 """Paper A's claims checked against our evaluations: one row per claim, with the paper's evidence (from
-seed_numbers), ours (from book/results/<profile>/eval/*.json) and a verdict computed by a stated rule.
+report.paper_a), ours (from book/results/<profile>/eval/*.json) and a verdict computed by a stated rule.
 
 A change counts as beyond sampling noise only when the two 95% CIs are disjoint (conservative: the
 bootstrap CIs are per model, not paired). Verdicts say "not resolved" rather than guess when our
@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from . import evaluate, seed_numbers
-from .report import OVERALL_ASR, OVERALL_S, capability_score, pareto_front
+from .. import evaluate
+from . import paper_a
+from .tables import OVERALL_ASR, OVERALL_S, capability_score, pareto_front
 
 CLAIM_COLUMNS = ["claim", "paper A", "ours", "verdict"]
 
@@ -93,16 +94,16 @@ def claims(evals: dict[str, dict]) -> pd.DataFrame:
     if "base" not in evals or len(evals) < 2:
         return pd.DataFrame(columns=CLAIM_COLUMNS)
     rows = []
-    s2 = _paper(seed_numbers.TABLE2, seed_numbers.TABLE2_COLUMNS, OVERALL_S)
-    a4 = _paper(seed_numbers.TABLE4, seed_numbers.TABLE4_COLUMNS, OVERALL_ASR)
+    s2 = _paper(paper_a.TABLE2, paper_a.TABLE2_COLUMNS, OVERALL_S)
+    a4 = _paper(paper_a.TABLE4, paper_a.TABLE4_COLUMNS, OVERALL_ASR)
     rows.append(["every aligned model is safer than the base (S up)",
                  f"Table 2: {sum(v > s2['Instruct'] for k, v in s2.items() if k != 'Instruct')}/11 above "
                  f"Instruct ({s2['Instruct']:.1f}%)", *_direction(evals, "safety_score", "higher")])
     rows.append(["every aligned model is harder to attack (ASR down)",
                  f"Table 4: {sum(v < a4['Instruct'] for k, v in a4.items() if k != 'Instruct')}/11 below "
                  f"Instruct ({a4['Instruct']:.1f}%)", *_direction(evals, "asr", "lower")])
-    for what, key, table, columns, row in (("S", "safety_score", seed_numbers.TABLE2, seed_numbers.TABLE2_COLUMNS, OVERALL_S),
-                                           ("ASR", "asr", seed_numbers.TABLE4, seed_numbers.TABLE4_COLUMNS, OVERALL_ASR)):
+    for what, key, table, columns, row in (("S", "safety_score", paper_a.TABLE2, paper_a.TABLE2_COLUMNS, OVERALL_S),
+                                           ("ASR", "asr", paper_a.TABLE4, paper_a.TABLE4_COLUMNS, OVERALL_ASR)):
         ours, verdict = _ordering(evals, key, table, columns, row)
         rows.append([f"the methods rank as in the paper by {what}", f"Table {2 if what == 'S' else 4}", ours, verdict])
     weakest = min((k for k in s2 if k != "Instruct"), key=s2.get)

@@ -8,14 +8,15 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from . import evaluate, io, paths, seed_numbers, viz
+from .. import evaluate, io, paths, viz
+from . import paper_a
 
 OVERALL_S = "Overall Safety Score S"
 OVERALL_ASR = "Overall ASR Score"
 
 
 def expected_models() -> list[str]:
-    from . import align
+    from .. import align
 
     return ["base"] + list(align.METHODS)
 
@@ -133,7 +134,7 @@ def general_table(evals: dict[str, dict]) -> pd.DataFrame:
     for name, res in evals.items():
         rows[evaluate.model_label(name)] = {task: round(v[v["metric"]], 3) for task, v in res["general"].items()}
     frame = pd.DataFrame.from_dict(rows, orient="index")
-    first = [t for t in seed_numbers.TABLE6_TASKS if t in frame.columns]
+    first = [t for t in paper_a.TABLE6_TASKS if t in frame.columns]
     return frame[first + [c for c in frame.columns if c not in first]]
 
 
@@ -144,9 +145,9 @@ def general_sizes(evals: dict[str, dict]) -> pd.DataFrame:
 
 
 def table6_beside(evals: dict[str, dict]) -> pd.DataFrame:
-    ours = general_table(evals).rename(columns=seed_numbers.TABLE6_TASKS)
-    ours = ours[[c for c in seed_numbers.TABLE6_COLUMNS if c in ours.columns]]
-    seed = pd.DataFrame(seed_numbers.TABLE6, index=seed_numbers.TABLE6_COLUMNS).T
+    ours = general_table(evals).rename(columns=paper_a.TABLE6_TASKS)
+    ours = ours[[c for c in paper_a.TABLE6_COLUMNS if c in ours.columns]]
+    seed = pd.DataFrame(paper_a.TABLE6, index=paper_a.TABLE6_COLUMNS).T
     return pd.concat({"ours": ours, "paper A (Falcon 11B)": seed}, axis=1)
 
 
@@ -311,6 +312,6 @@ def reduction_table(result: dict, cfg: dict) -> pd.DataFrame:
                                 f"greedy, {cfg['xstest']['max_new_tokens']} new tokens"),
     }
     for task, v in result["general"].items():
-        rows[f"general: {task}"] = (v["n"], "", "full task (Table 6)" if task in seed_numbers.TABLE6_TASKS
+        rows[f"general: {task}"] = (v["n"], "", "full task (Table 6)" if task in paper_a.TABLE6_TASKS
                                     else "not in paper A", v["metric"])
     return pd.DataFrame.from_dict(rows, orient="index", columns=["evaluated here", "shipped", "paper A", "decoding / metric"])

@@ -10,19 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from .. import io, paths
-from . import compare, cross_encoder, harm, refusal, sources
+from . import compare, cross_encoder, harm, lecture_refusal as refusal, label_sources as sources
 
 RESULT = "harm_judges"
 
 
-def config(settings: dict) -> dict:
-    cfg = settings.get("judging")
-    if not isinstance(cfg, dict):
-        raise ValueError(f"profile {settings['name']!r} has no section 'judging' in profiles.yaml")
-    for key in ("harm", "refusal", "n_boot"):
-        if key not in cfg:
-            raise ValueError(f"profiles.yaml: judging.{key} is missing for profile {settings['name']!r}")
-    return cfg
+def config(settings):
+    return settings.judging
 
 
 def weights_dir(profile: str) -> Path:
@@ -151,7 +145,7 @@ def train_refusal(settings: dict) -> tuple[refusal.LectureAwareRefusalDetector, 
     record = {"protocol": "leave-one-model-out over the 4 XSTest models (train on 3, test on the 4th)",
               **refusal.three_way(truth, predicted), "per_model": table, "n": len(rows), "coconot_complied_rows": len(extra)}
     record["accuracy_ci95"] = _bootstrap_accuracy(np.array(truth, dtype=object) == predicted, config(settings)["n_boot"], seed)
-    from ..judges.refusal import rule_label
+    from .refusal import rule_label
 
     record["same_rows"] = [
         {"detector": "this detector (leave-one-model-out)", **refusal.three_way(truth, predicted)},
@@ -175,11 +169,11 @@ def _bootstrap_accuracy(correct: np.ndarray, n_boot: int, seed: int) -> list[flo
 
 def toxicity_by_subset(settings: dict) -> dict:
     """The BiLSTM against Perspective per DecodingTrust subset and text kind, and pooled."""
-    from ..judges import load_toxicity_scorer
-    from ..judges.validate import toxicity_vs_perspective
+    from . import load_toxicity_scorer
+    from .validate import toxicity_vs_perspective
 
     scorer = load_toxicity_scorer(settings)
-    overall, table, _ = toxicity_vs_perspective(scorer, config(settings).get("toxicity_rows"), settings["seed"])
+    overall, table, _ = toxicity_vs_perspective(scorer, config(settings).toxicity_rows, settings["seed"])
     return {"name": getattr(scorer, "name", type(scorer).__name__), "pooled": overall, "by_subset": table,
             "within_subset_spearman_min": min(r["spearman"] for r in table if r["field"] == "both")}
 
@@ -188,13 +182,16 @@ def base_model_under_judges(settings: dict, judges: dict, detector) -> tuple[dic
     """The base policy answers the evaluation's ALERT and adversarial ALERT prompts (eval-base's prompts and
     generation settings); S (Def. 4) and ASR (Def. 5) under every judge, each judge run once over the answers,
     McNemar of each judge against the first, and the refusal rate under `detector`. Returns (summary, answers)."""
-    from .. import data, evaluate, models, runtime
+    from .. import data, evaluate, runtime
+    from ..generate.answer_cache import AnswerCache
 
-    ev, seed = settings["eval"], settings["seed"]
-    model, tokenizer = models.load_model(settings["policy_model"], device=runtime.device(settings))
+    ev, seed, profile = settings["eval"], settings["seed"], settings["name"]
+    # the same kept answers as eval-base's (book/answers/<profile>/base.json): generated once, by either stage
+    backend = evaluate.policy_backend(profile, "base", settings, runtime.device(settings))
+    cache = AnswerCache(evaluate.answers_path(profile, "base"), backend)
     first, *others = list(judges)
-    _, alert_rows = evaluate.run_alert(model, tokenizer, judges[first], {**ev["common"], **ev["alert"]}, seed)
-    _, adv_rows = evaluate.run_adversarial(model, tokenizer, judges[first], {**ev["common"], **ev["adversarial"]}, seed)
+    _, alert_rows = evaluate.run_alert(cache.generate, judges[first], {**ev["common"], **ev["alert"]}, seed)
+    _, adv_rows = evaluate.run_adversarial(cache.generate, judges[first], {**ev["common"], **ev["adversarial"]}, seed)
     answers = alert_rows + adv_rows
     prompts, responses = [r["prompt"] for r in answers], [r["answer"] for r in answers]
     safe = {first: [r["safe"] for r in answers]}
@@ -226,7 +223,7 @@ def load_judges(settings: dict) -> dict:
     """Every safety judge the book has, by name: the harm judge and the two judges of notebook 03
     (trained again here if runs/ lacks them, as notebook 03 would)."""
     from .. import judges
-    from ..judges import validate
+    from . import validate
 
     validate.ensure_trained(settings)
     return {"harm judge": load_harm_judge(settings),

@@ -20,7 +20,7 @@ def chat_inputs(tokenizer, prompts: Sequence[str], system: str | None = None) ->
 def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 64, batch_size: int = 16,
              system: str | None = None, do_sample: bool = False, temperature: float = 1.0,
              num_return_sequences: int = 1, max_prompt_tokens: int = 512, seed: int = 0,
-             desc: str = "generate") -> list[list[str]] | list[str]:
+             desc: str = "generate", logits_processor=None) -> list[list[str]] | list[str]:
     """Answers to `prompts` (one string each, or a list of n strings when num_return_sequences > 1).
 
     Greedy by default. Prompts are sorted by length so batches pad little; results come back in the
@@ -42,6 +42,7 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 64,
                 **enc, max_new_tokens=max_new_tokens, do_sample=do_sample,
                 temperature=temperature if do_sample else None, top_p=None, top_k=None,
                 num_return_sequences=num_return_sequences, pad_token_id=tokenizer.pad_token_id, use_cache=True,
+                logits_processor=logits_processor,
             )
             decoded = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
             for j, i in enumerate(idx):

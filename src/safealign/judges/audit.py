@@ -1,9 +1,9 @@
 """The audit loop: export a sample of a model's answers with every judge's verdict, label them by hand, and
 measure each judge's agreement with those labels.
 
-    python -m safealign.judging.audit export --answers answers.jsonl --profile cpu --n 40 --out audit.csv
+    python -m safealign.judges.audit export --answers answers.jsonl --profile cpu --n 40 --out audit.csv
     (fill the `human_label` column with safe / unsafe, or leave it empty to skip a row)
-    python -m safealign.judging.audit agreement --labels audit.csv
+    python -m safealign.judges.audit agreement --labels audit.csv
 
 `answers.jsonl` has one {"model", "prompt", "response"} object a line. The notebook 03b writes such an
 export for SmolLM2's own answers to book/audit/<profile>/export.csv; a labelled copy saved as
@@ -145,7 +145,7 @@ def read_answers(path: str | Path) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     from .. import profiles
 
-    parser = argparse.ArgumentParser(prog="python -m safealign.judging.audit", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m safealign.judges.audit", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     ex = sub.add_parser("export", help="answers + every judge's verdict, with an empty human_label column")
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "export":
-            from .stage import load_judges
+            from .harm_stage import load_judges
 
             settings = profiles.load(args.profile)
             rows = sample(read_answers(args.answers), args.n, settings["seed"])

@@ -20,8 +20,8 @@ from typing import Sequence
 import numpy as np
 from scipy.sparse import hstack
 
-from ..judges import tfidf
-from ..judges.base import SafetyJudge, Verdict, check_pairs, load_arrays, save_arrays
+from . import tfidf
+from .base import SafetyJudge, Verdict, check_pairs, load_arrays, save_arrays
 
 CANDIDATES = ("tfidf", "cross_encoder", "blend")
 

@@ -31,7 +31,8 @@ from typing import Iterable
 
 import datasets
 
-from . import data, paths, splits
+from .. import data, paths
+from . import splits
 
 PAPER_A_N = 47_077  # |D_Safety| in paper A, from the full hub PKU-SafeRLHF
 FULL_SCHEMA_REASONS = ("kept", "both_safe", "both_unsafe", "safer_id_disagrees")
@@ -181,7 +182,7 @@ def _from_rows(rows: list[dict], features: datasets.Features) -> datasets.Datase
 
 
 def _data_settings(settings: dict) -> tuple[str | None, str, int]:
-    return settings.get("data", {}).get("source"), json.dumps(settings["splits"], sort_keys=True), settings["seed"]
+    return settings.data.source, json.dumps(settings.splits.to_dict(), sort_keys=True), settings["seed"]
 
 
 @lru_cache(maxsize=4)

@@ -1,0 +1,196 @@
+"""One alignment run: a method of the methods table, trained by its trainer kind on the pairs.
+
+    run = align.train(settings, "ipo")      # trains from settings["policy_model"], saves the policy
+    run.result                               # cost accounting (book/results/<profile>/align/ipo.json)
+
+Nine methods are `trl.DPOTrainer` loss types, Safe-KTO is `trl.KTOTrainer` on the unpaired form of
+D_Safety, Safe-ORPO is `trl.experimental.orpo.ORPOTrainer`. TRL computes every loss; this module only
+chooses the trainer, the data and the hyper-parameters (profiles.yaml, section `align`), so the eleven
+runs share one recipe and differ only in their loss.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+
+from .. import io, models, paths, runtime
+from .methods import hyperparameters, method
+from .pairs import training_pairs
+from .trainers import TRAIN_KEYS, kind
+
+
+def make_config(name: str, hyper: dict, output_dir: str | Path, device: str, seed: int, max_length: int):
+    """The TRL config of method `name`: the shared training recipe plus the method's loss settings."""
+    m = method(name)
+    common = dict(
+        output_dir=str(output_dir), seed=seed, data_seed=seed, report_to="none", logging_steps=1,
+        save_strategy="no", use_cpu=device == "cpu", bf16=device == "cuda", max_length=max_length,
+        dataloader_num_workers=0, disable_tqdm=False,
+        **{k: hyper[k] for k in TRAIN_KEYS if k in hyper},
+    )
+    k = kind(m.trainer)
+    return k.make_config(m.loss_type, {key: hyper[key] for key in k.loss_keys if key in hyper}, common, max_length)
+
+
+def build_trainer(name: str, config, model, ref_model, tokenizer, pairs: datasets.Dataset, peft_config=None,
+                  callbacks=None, ref_cache: Path | None = None):
+    """The TRL trainer of method `name` on preference `pairs` (KTO gets their unpaired form).
+
+    With `ref_cache` (a folder) and precompute_ref_log_probs, the reference log-probs TRL precomputes are
+    kept there and reused by every later method that trains on the same tokens with the same reference."""
+    kwargs = dict(model=model, args=config, processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
+    return kind(method(name).trainer).make_trainer(config, model, ref_model, pairs, ref_cache, kwargs)
+
+
+def uses_reference(name: str) -> bool:
+    return kind(method(name).trainer).uses_reference
+
+
+def lora_config(settings: dict):
+    """peft LoRA settings from align.lora, or None for a full fine-tune."""
+    cfg = settings.align.lora
+    if cfg is None:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(task_type="CAUSAL_LM", r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
+                      target_modules=cfg.target_modules)
+
+
+# ---------------------------------------------------------------------------------------------
+# a full run
+
+
+@dataclass
+class Run:
+    result: dict
+    history: list[dict] = field(default_factory=list)
+    policy_dir: Path | None = None
+
+
+def policy_dir(profile: str, name: str) -> Path:
+    """Where the aligned policy of method `name` lives (a transformers folder with model.safetensors)."""
+    return paths.run_dir(profile, "align") / method(name).name
+
+
+def load_policy(profile: str, name: str, device: str = "cpu"):
+    """(model, tokenizer) of a trained Safe-<name> policy."""
+    folder = policy_dir(profile, name)
+    if not (folder / "config.json").exists():
+        raise FileNotFoundError(f"{folder} holds no policy: run the pipeline stage align-{name} (profile {profile})")
+    return models.load_model(str(folder), device=device)
+
+
+def train(settings: dict, name: str, pairs: datasets.Dataset | None = None, save: bool = True) -> Run:
+    """Align settings["policy_model"] with method `name` on `pairs` (default: training_pairs(settings));
+    save the policy; return the cost accounting."""
+    m = method(name)
+    cfg = settings["align"]
+    hyper = hyperparameters(settings, name)
+    device = runtime.device(settings)
+    runtime.seed_everything(settings["seed"])
+    pairs = training_pairs(settings) if pairs is None else pairs
+
+    model, tokenizer = models.load_model(settings["policy_model"], device=device)
+    ref_model = models.load_model(settings["policy_model"], device=device)[0] if uses_reference(name) else None
+    workdir = paths.run_dir(settings["name"], "align", f".{m.name}-trainer")
+    config = make_config(name, hyper, workdir, device, settings["seed"], cfg["max_length"])
+    start = time.perf_counter()
+    trainer = build_trainer(name, config, model, ref_model, tokenizer, pairs, peft_config=lora_config(settings),
+                            ref_cache=paths.run_dir(settings["name"], "align", ".reference_logps"))
+    setup_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    output = trainer.train()
+    wall = time.perf_counter() - start
+    history = [row for row in trainer.state.log_history if "loss" in row]
+    if any(not math.isfinite(row.get("grad_norm", 0.0)) for row in history):
+        raise RuntimeError(f"align-{m.name}: training diverged (non-finite gradient); see {workdir}")
+    steps = trainer.state.global_step
+    batch_pairs = config.per_device_train_batch_size * config.gradient_accumulation_steps
+    if m.trainer == "kto":
+        batch_pairs //= 2  # a KTO row is one answer: two rows hold the text of one pair
+    tokens = history[-1].get("num_tokens") if history else None
+    if tokens is None:  # ORPO does not count tokens: count the non-padding tokens of the rows it saw
+        tokens = _orpo_tokens(trainer.train_dataset, steps * config.per_device_train_batch_size * config.gradient_accumulation_steps)
+
+    result = {
+        "method": m.name, "label": m.label, "trainer": type(trainer).__name__, "loss_type": m.loss_type,
+        "source": m.source, "policy_model": settings["policy_model"], "profile": settings["name"],
+        "hyperparameters": hyper, "lora": cfg.get("lora") or None, "max_length": cfg["max_length"],
+        "train_pairs_available": len(pairs), "steps": steps, "pairs_seen": steps * batch_pairs,
+        "wall_s": round(wall, 1), "setup_s": round(setup_s, 1),
+        "reference_pass": getattr(trainer, "reference_pass", "per step" if uses_reference(name) else "none"),
+        "tokens_seen": int(tokens), "tokens_per_s": round(tokens / wall, 1),
+        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        "final_loss": _tail_mean(history, "loss"), "train_loss": output.training_loss,
+        "reward_accuracy": _tail_mean(history, "rewards/accuracies"),
+        "reward_margin": _tail_mean(history, "rewards/margins"),
+        "device": device,
+    }
+    run = Run(result=result, history=history)
+    if save:
+        run.policy_dir = save_policy(trainer, tokenizer, policy_dir(settings["name"], name))
+        # the weights' identity, committed with the result: evaluations key their kept answers on it
+        result["policy_sha256"] = models.weights_digest(run.policy_dir)
+        shutil.rmtree(workdir, ignore_errors=True)
+        runs = paths.runs_dir()
+        result["policy_dir"] = str(run.policy_dir.relative_to(runs) if run.policy_dir.is_relative_to(runs) else run.policy_dir)
+        io.write_json(run.policy_dir / "training_log.json", history)
+    return run
+
+
+def _tail_mean(history: list[dict], key: str, fraction: float = 0.25) -> float | None:
+    """Mean of a logged metric over the last quarter of training (single steps are noisy at batch 4)."""
+    values = [row[key] for row in history if key in row]
+    if not values:
+        return None
+    tail = values[-max(1, round(len(values) * fraction)):]
+    return round(sum(tail) / len(tail), 4)
+
+
+def _orpo_tokens(dataset: datasets.Dataset, rows_seen: int) -> int:
+    per_row = [len(c) + len(r) for c, r in zip(dataset["chosen_input_ids"], dataset["rejected_input_ids"])]
+    full, rest = divmod(rows_seen, len(per_row))
+    return full * sum(per_row) + sum(per_row[:rest])
+
+
+def save_policy(trainer, tokenizer, target: Path) -> Path:
+    """The final policy only, as safetensors (LoRA merged into the base weights, so any loader can read it)."""
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+    return target
+
+
+def training_figure(history: list[dict], title: str):
+    """Plotly: loss, reward margin and reward accuracy per step, as TRL logged them."""
+    from plotly.subplots import make_subplots
+
+    from .. import viz
+
+    panels = [("loss", "loss"), ("rewards/margins", "reward margin (chosen − rejected)"),
+              ("rewards/accuracies", "reward accuracy (batch)")]
+    panels = [(k, t) for k, t in panels if any(k in row for row in history)]
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for _, t in panels])
+    for col, (key, label) in enumerate(panels, start=1):
+        rows = [row for row in history if key in row]
+        fig.add_scatter(x=[r["step"] for r in rows], y=[r[key] for r in rows], mode="lines+markers", name=label,
+                        row=1, col=col, showlegend=False)
+        fig.update_xaxes(title_text="step", row=1, col=col)
+    fig.update_layout(title=title, template=viz.TEMPLATE, height=360)
+    return fig
