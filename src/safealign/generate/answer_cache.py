@@ -53,7 +53,9 @@ class AnswerCache:
             start = time.time()
             value = run()
             # through JSON now, so a miss returns exactly what a later hit will
-            self.entries[key] = {"call": call, "value": json.loads(json.dumps(value, default=io._json_default)),
+            # the inputs too, so the kept answers can be read (the answer browser) without the code that asked
+            self.entries[key] = {"call": call, "inputs": json.loads(json.dumps(inputs, default=io._json_default)),
+                                 "value": json.loads(json.dumps(value, default=io._json_default)),
                                  "seconds": round(time.time() - start, 1)}
             self.save()
         self.cost += self.entries[key]["seconds"]
