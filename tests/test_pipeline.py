@@ -161,3 +161,27 @@ def test_the_books_copy_is_titled_with_its_stage_and_hides_the_parameter_cells(t
 def test_every_evaluation_and_alignment_page_has_a_title_of_its_own():
     titles = [s.title for s in pipeline.stages("cpu") if s.notebook in ("04_align.ipynb", "05_evaluate.ipynb")]
     assert None not in titles and len(set(titles)) == len(titles) == 23
+
+
+@pytest.mark.slow
+def test_an_evaluation_missing_its_weights_runs_its_alignment_first_and_only_then(tmp_path, monkeypatch):
+    """eval needs align's artifact only on demand: with it on disk, a stale eval runs alone; without it the
+    notebook raises PolicyMissing naming the stage, the pipeline runs that stage, then the eval again."""
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    weights, log = tmp_path / "weights", tmp_path / "runs.log"
+    _notebook(notebooks / "align.ipynb", f"open({str(weights)!r}, 'w').write('w')\nopen({str(log)!r}, 'a').write('align\\n')")
+    _notebook(notebooks / "eval.ipynb", "import os\nfrom safealign.evaluate import PolicyMissing\n"
+              f"if not os.path.exists({str(weights)!r}):\n    raise PolicyMissing('align', 'no weights')\n"
+              f"open({str(log)!r}, 'a').write('eval\\n')")
+    stage_list = [pipeline.Stage("align", "align.ipynb", artifacts=["w"]),
+                  pipeline.Stage("eval", "eval.ipynb", after=["align"], on_demand=["align"])]
+    monkeypatch.setattr(pipeline, "NOTEBOOKS", notebooks)
+    monkeypatch.setattr(pipeline, "stages", lambda profile: stage_list)
+    monkeypatch.setattr(paths, "executed_dir", lambda profile: tmp_path / "executed" / profile)
+    monkeypatch.setenv("SAFEALIGN_RUNS_DIR", str(tmp_path / "runs"))
+    assert pipeline.run("smoke") == ["align", "eval"]
+    weights.unlink()                                   # a fresh clone: stamps committed, weights gone
+    assert pipeline.run("smoke", force=["eval"]) == ["align", "eval"]
+    assert pipeline.run("smoke", force=["eval"]) == ["eval"]   # weights on disk again: the eval alone
+    assert log.read_text().split() == ["align", "eval", "align", "eval", "eval"]
