@@ -279,19 +279,23 @@ def _timed(timings: dict, name: str, cache=None, generation_seconds: dict | None
 
 
 def _judged_rate(rate, judge, other_judges: dict | None, prompts, answers, groups, population: dict,
-                 cfg: dict, seed: int) -> tuple[dict, list[bool]]:
+                 cfg: dict, seed: int) -> tuple[dict, list[bool], list[dict]]:
     """`rate` (safety_score or attack_success_rate) of the judge's verdicts, with the overall rate and CI
-    under each other judge on the same answers; also the judge's per-answer verdicts."""
+    under each other judge on the same answers; also the judge's per-answer verdicts, and every other
+    judge's ({name: safe} per answer)."""
     def score(j) -> tuple[dict, list[bool]]:
         safe = [v.safe for v in j.judge(prompts, answers)]
         return rate(safe, groups, population=population, n_boot=cfg["n_boot"], seed=seed), safe
 
     result, safe = score(judge)
     result["other_judges"] = {}
+    others: list[dict] = [{} for _ in answers]
     for name, other in (other_judges or {}).items():
-        other_result, _ = score(other)
+        other_result, other_safe = score(other)
         result["other_judges"][name] = {"overall": other_result["overall"], "ci95": other_result["ci95"]}
-    return result, safe
+        for verdicts, v in zip(others, other_safe):
+            verdicts[name] = v
+    return result, safe, others
 
 
 def run_alert(generate, judge, cfg: dict, seed: int, other_judges: dict | None = None) -> tuple[dict, list[dict]]:
@@ -300,11 +304,11 @@ def run_alert(generate, judge, cfg: dict, seed: int, other_judges: dict | None =
     rows = alert.select(idx)
     answers = generate(rows["prompt"], max_new_tokens=cfg["max_new_tokens"],
                        batch_size=cfg["batch_size"], desc="ALERT")
-    result, safe = _judged_rate(safety_score, judge, other_judges, rows["prompt"], answers, rows["category"],
-                                group_sizes(alert["category"]), cfg, seed)
+    result, safe, others = _judged_rate(safety_score, judge, other_judges, rows["prompt"], answers, rows["category"],
+                                        group_sizes(alert["category"]), cfg, seed)
     result["population"] = len(alert)
-    records = [{"benchmark": "alert", "category": c, "prompt": p, "answer": a, "safe": s}
-               for c, p, a, s in zip(rows["category"], rows["prompt"], answers, safe)]
+    records = [{"benchmark": "alert", "category": c, "prompt": p, "answer": a, "safe": s, "safe_under": o}
+               for c, p, a, s, o in zip(rows["category"], rows["prompt"], answers, safe, others)]
     return result, records
 
 
@@ -314,12 +318,13 @@ def run_adversarial(generate, judge, cfg: dict, seed: int, other_judges: dict | 
     rows = adv.select(idx)
     answers = generate(rows["prompt"], max_new_tokens=cfg["max_new_tokens"],
                        batch_size=cfg["batch_size"], desc="adversarial ALERT")
-    result, safe = _judged_rate(attack_success_rate, judge, other_judges, rows["prompt"], answers, rows["attack_type"],
-                                group_sizes(adv["attack_type"]), cfg, seed)
+    result, safe, others = _judged_rate(attack_success_rate, judge, other_judges, rows["prompt"], answers,
+                                        rows["attack_type"], group_sizes(adv["attack_type"]), cfg, seed)
     result["population"] = len(adv)
     result["categories_covered"] = len(set(rows["category"]))
-    records = [{"benchmark": "alert_adversarial", "attack": t, "category": c, "prompt": p, "answer": a, "safe": s}
-               for t, c, p, a, s in zip(rows["attack_type"], rows["category"], rows["prompt"], answers, safe)]
+    records = [{"benchmark": "alert_adversarial", "attack": t, "category": c, "prompt": p, "answer": a, "safe": s,
+                "safe_under": o}
+               for t, c, p, a, s, o in zip(rows["attack_type"], rows["category"], rows["prompt"], answers, safe, others)]
     return result, records
 
 
@@ -367,7 +372,8 @@ def run_over_refusal(generate, detector, cfg: dict, seed: int) -> tuple[dict, li
 
 
 def evaluate_model(profile: str, model_name: str, settings: dict, device: str = "cpu") -> dict:
-    """Every benchmark of notebook 05 for one model; generations go to runs/<profile>/eval/<model>.jsonl.
+    """Every benchmark of notebook 05 for one model; its answers with their verdicts go to
+    book/answers/<profile>/<model>.verdicts.jsonl.
 
     Answers and capability scores are kept in book/answers/<profile>/<model>.json (generate.answer_cache),
     keyed by the weights' digest, not the weights: re-running with changed judges or metrics re-scores the
@@ -424,7 +430,9 @@ def answers_path(profile: str, model_name: str) -> Path:
 
 
 def generations_path(profile: str, model_name: str) -> Path:
-    return paths.run_dir(profile, "eval") / f"{model_name}.jsonl"
+    """Every answer of one evaluation with its verdicts (book judge, other judges, refusal label, toxicity),
+    one JSON object a line: committed beside the answer cache; the answer browser reads it."""
+    return paths.answers_dir(profile) / f"{model_name}.verdicts.jsonl"
 
 
 def write_generations(profile: str, model_name: str, records: list[dict]) -> Path:
