@@ -17,7 +17,7 @@ PARTS = [  # (caption, intro page or None, which stages, stages that are chapter
     ("Foundations", None, lambda n: n in ("overview", "data", "judges", "harm-judges")),
     ("Alignment: the eleven Safe-* losses", "book/alignment", lambda n: n.startswith("align-")),
     ("Evaluation", "book/evaluation", lambda n: n.startswith("eval-")),
-    ("Results", None, lambda n: n == "results"),
+    ("Results", None, lambda n: n in ("results", "answers")),
 ]
 
 

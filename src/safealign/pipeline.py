@@ -68,6 +68,8 @@ def stages(profile: str) -> list[Stage]:
         ]
     out.append(Stage("results", "06_results.ipynb", after=["eval-base"] + [f"eval-{m}" for m in METHODS],
                      sections=["eval"]))
+    out.append(Stage("answers", "07_answers.ipynb", after=["eval-base"] + [f"eval-{m}" for m in METHODS],
+                     sections=["eval"]))
     return out
 
 
