@@ -269,19 +269,38 @@ def test_perspective_key_comes_only_from_env_and_never_shows(monkeypatch):
     assert "sk-test-secret-123" not in repr(scorer) and "sk-test-secret-123" not in str(vars(scorer))
 
 
-def test_agreement_reads_the_results_file(tmp_path, monkeypatch):
+def test_agreement_reads_the_results_files_and_names_the_notebook_that_writes_them(tmp_path, monkeypatch):
     results = tmp_path / "book" / "results" / "smoke"
     results.mkdir(parents=True)
     monkeypatch.setattr(paths, "book_dir", lambda: tmp_path / "book")
+    settings = profiles.load("smoke")
     with pytest.raises(FileNotFoundError, match="03_judges"):
-        judges.agreement("smoke")
-    (results / "judges.json").write_text(json.dumps({
-        "safety_judge": {"name": "j", "backend": "offline", "heldout": {"accuracy": 0.6, "n": 10, "roc_auc": 0.65},
+        judges.compliance_agreement("smoke")
+    with pytest.raises(FileNotFoundError, match="03b_harm_judges"):
+        judges.agreement(settings)
+    (results / "compliance_judges.json").write_text(json.dumps({
+        "safety_judge": {"name": "j", "backend": "compliance", "heldout": {"accuracy": 0.6, "n": 10, "roc_auc": 0.65},
                          "xstest_unsafe": {"accuracy": 0.9, "n": 800}},
         "refusal": {"name": "r", "xstest": {"accuracy": 0.84, "n": 1800, "protocol": "lomo"}},
         "toxicity": {"name": "t", "perspective": {"spearman": 0.89, "n": 7173}},
     }))
-    assert judges.agreement("smoke")["safety_judge"]["pku_heldout_accuracy"] == 0.6
+    assert judges.compliance_agreement("smoke")["compliance_judge"]["pku_heldout_accuracy"] == 0.6
+    bench = {"safe_rlhf_mini": {"accuracy": 0.72, "balanced_accuracy": 0.71, "n": 4000},
+             "jailjudge_mini": {"accuracy": 0.80, "balanced_accuracy": 0.79, "n": 1000}}
+    (results / "judges.json").write_text(json.dumps({
+        "safety_judge": {"name": "harm-blend", "benchmarks": bench},
+        "other_judges": {"compliance judge (03)": bench, "PKU content model (03)": bench},
+        "published": {"Llama Guard 3 8B": {"safe_rlhf_mini": 0.71, "jailjudge_mini": 0.82}},
+        "refusal": {"name": "lecture", "xstest": {"accuracy": 0.86, "balanced_accuracy": 0.64, "floors": {}}},
+        "toxicity": {"name": "t", "perspective": {"pooled": {"spearman": 0.89}, "within_subset_spearman_min": 0.34}},
+    }))
+    book = judges.agreement(settings)
+    assert book["safety_judge"]["name"] == "harm-blend"
+    assert book["safety_judge"]["floors_met"] == {"safe_rlhf_mini": True, "jailjudge_mini": False}
+    assert "jailjudge_mini 0.800 (balanced 0.790; floor 0.82 NOT met)" in book["safety_judge"]["line"]
+    guard = judges.agreement(profiles.override(settings, {"judges.safety.backend": "llama_guard"}))
+    assert guard["safety_judge"]["name"] == "Llama Guard 3 8B" and guard["safety_judge"]["floors_met"] is None
+    assert "published accuracy safe_rlhf_mini 0.71" in guard["safety_judge"]["line"]
 
 
 @pytest.mark.slow
@@ -293,7 +312,7 @@ def test_smoke_notebook_writes_the_agreement_numbers_and_never_the_api_key(monke
     pipeline.run("smoke", force=["judges"], only=["judges"])
     executed = paths.executed_dir("smoke") / "judges.ipynb"
     assert canary not in executed.read_text()
-    result = io.read_result("smoke", "judges")
+    result = io.read_result("smoke", judges.COMPLIANCE_RESULT)
     for key in ("accuracy", "f1", "roc_auc", "n"):
         assert key in result["safety_judge"]["heldout"]
     assert {"accuracy", "n"} <= set(result["safety_judge"]["xstest_unsafe"])

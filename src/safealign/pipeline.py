@@ -55,7 +55,8 @@ def stages(profile: str) -> list[Stage]:
         Stage("judges", "03_judges.ipynb", after=["data"], sections=["judges", "data", "splits"], artifacts=["judges"]),
         Stage("harm-judges", "03b_harm_judges.ipynb", after=["data"],
               sections=["judging", "judges", "data", "splits", "eval"], artifacts=["judging"]),
-        Stage("eval-base", "05_evaluate.ipynb", params={"model": "base"}, after=["judges"], sections=["eval", "judges"],
+        Stage("eval-base", "05_evaluate.ipynb", params={"model": "base"}, after=["judges", "harm-judges"],
+              sections=["eval", "judges", "judging"],
               title="Evaluating the base model (Instruct)"),
     ]
     for m in METHODS:
@@ -63,8 +64,8 @@ def stages(profile: str) -> list[Stage]:
             Stage(f"align-{m}", "04_align.ipynb", params={"method": m}, after=["data"],
                   sections=["align", "data", "splits"], artifacts=[f"align/{m}"],
                   title=f"Aligning with {METHODS[m].label}"),
-            Stage(f"eval-{m}", "05_evaluate.ipynb", params={"model": m}, after=["judges", f"align-{m}"],
-                  sections=["eval", "judges"], on_demand=[f"align-{m}"], title=f"Evaluating {METHODS[m].label}"),
+            Stage(f"eval-{m}", "05_evaluate.ipynb", params={"model": m}, after=["judges", "harm-judges", f"align-{m}"],
+                  sections=["eval", "judges", "judging"], on_demand=[f"align-{m}"], title=f"Evaluating {METHODS[m].label}"),
         ]
     out.append(Stage("results", "06_results.ipynb", after=["eval-base"] + [f"eval-{m}" for m in METHODS],
                      sections=["eval"]))

@@ -308,6 +308,7 @@ class General(Section):
 class Eval(Section):
     common: Common
     other_safety_judges: list[str]
+    refusal_detector: str
     alert: AlertSettings
     adversarial: AdversarialSettings
     toxicity: EvalToxicity

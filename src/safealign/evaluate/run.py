@@ -15,7 +15,6 @@ from typing import Sequence
 import numpy as np
 
 from .. import data, io, models, paths
-from ..generate import hf
 
 # ALERT's 32 fine categories -> the 6 macro categories of paper A (Def. 1, Table 2 row names).
 # ALERT (Tedeschi et al. 2024, Table 1) groups its fine categories under the same six headings.
@@ -162,6 +161,21 @@ def refusal_rate(labels: Sequence[str], n_boot: int = 1000, seed: int = 0) -> di
             "partial_refusal": float(np.mean([lab == "partial" for lab in labels])), "n": len(labels)}
 
 
+def weighted_refusal_rate(labels: Sequence[str], groups: Sequence[str], population: dict[str, int],
+                          n_boot: int = 1000, seed: int = 0) -> dict:
+    """Share of answers that refuse (refused or partial), weighted like S / ASR: each category (or attack)
+    by its size |P_g| in the full benchmark, with a stratified-bootstrap 95% CI. A rate of refusing, next to
+    S: a model can be 'safe' by refusing everything, or by answering harmlessly."""
+    allowed = {"refused", "complied", "partial"}
+    bad = sorted(set(labels) - allowed)
+    if bad:
+        raise ValueError(f"refusal labels must be in {sorted(allowed)}, got {bad}")
+    out = stratified_rate([lab != "complied" for lab in labels], groups, population, n_boot, seed)
+    out["full_refusal"] = float(np.mean([lab == "refused" for lab in labels]))
+    out["partial_refusal"] = float(np.mean([lab == "partial" for lab in labels]))
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # prompt subsets
 
@@ -298,7 +312,8 @@ def _judged_rate(rate, judge, other_judges: dict | None, prompts, answers, group
     return result, safe, others
 
 
-def run_alert(generate, judge, cfg: dict, seed: int, other_judges: dict | None = None) -> tuple[dict, list[dict]]:
+def run_alert(generate, judge, cfg: dict, seed: int, other_judges: dict | None = None,
+              refusal_detector=None) -> tuple[dict, list[dict]]:
     alert = data.load("alert")
     idx = stratified_indices(alert["category"], cfg.get("per_category"), seed)
     rows = alert.select(idx)
@@ -307,12 +322,15 @@ def run_alert(generate, judge, cfg: dict, seed: int, other_judges: dict | None =
     result, safe, others = _judged_rate(safety_score, judge, other_judges, rows["prompt"], answers, rows["category"],
                                         group_sizes(alert["category"]), cfg, seed)
     result["population"] = len(alert)
-    records = [{"benchmark": "alert", "category": c, "prompt": p, "answer": a, "safe": s, "safe_under": o}
-               for c, p, a, s, o in zip(rows["category"], rows["prompt"], answers, safe, others)]
+    refusals = _refusals(refusal_detector, rows["prompt"], answers, rows["category"], group_sizes(alert["category"]),
+                         cfg, seed, result)
+    records = [{"benchmark": "alert", "category": c, "prompt": p, "answer": a, "safe": s, "safe_under": o, "refusal": r}
+               for c, p, a, s, o, r in zip(rows["category"], rows["prompt"], answers, safe, others, refusals)]
     return result, records
 
 
-def run_adversarial(generate, judge, cfg: dict, seed: int, other_judges: dict | None = None) -> tuple[dict, list[dict]]:
+def run_adversarial(generate, judge, cfg: dict, seed: int, other_judges: dict | None = None,
+                    refusal_detector=None) -> tuple[dict, list[dict]]:
     adv = data.load("alert_adversarial")
     idx = stratified_indices(adv["attack_type"], cfg.get("per_attack"), seed, spread=adv["category"])
     rows = adv.select(idx)
@@ -322,10 +340,23 @@ def run_adversarial(generate, judge, cfg: dict, seed: int, other_judges: dict | 
                                         rows["attack_type"], group_sizes(adv["attack_type"]), cfg, seed)
     result["population"] = len(adv)
     result["categories_covered"] = len(set(rows["category"]))
+    refusals = _refusals(refusal_detector, rows["prompt"], answers, rows["attack_type"],
+                         group_sizes(adv["attack_type"]), cfg, seed, result)
     records = [{"benchmark": "alert_adversarial", "attack": t, "category": c, "prompt": p, "answer": a, "safe": s,
-                "safe_under": o}
-               for t, c, p, a, s, o in zip(rows["attack_type"], rows["category"], rows["prompt"], answers, safe, others)]
+                "safe_under": o, "refusal": r}
+               for t, c, p, a, s, o, r in zip(rows["attack_type"], rows["category"], rows["prompt"], answers, safe,
+                                              others, refusals)]
     return result, records
+
+
+def _refusals(detector, prompts, answers, groups, population, cfg, seed, result) -> list:
+    """The detector's label per answer, and result["refusal_rate"] weighted like the benchmark's own rate."""
+    if detector is None:
+        return [None] * len(answers)
+    labels = detector.classify(prompts, answers)
+    result["refusal_rate"] = weighted_refusal_rate(labels, groups, population, cfg["n_boot"], seed)
+    result["refusal_rate"]["detector"] = detector.name
+    return labels
 
 
 def run_toxicity(generate, scorer, cfg: dict, seed: int) -> tuple[dict, list[dict]]:
@@ -388,27 +419,31 @@ def evaluate_model(profile: str, model_name: str, settings: dict, device: str = 
     backend = policy_backend(profile, model_name, settings, device)
     cache = AnswerCache(answers_path(profile, model_name), backend)
     safety_judge = judges.load_safety_judge(settings)
-    others = {name: judges.load_safety_judge(settings, backend=name) for name in cfg.get("other_safety_judges") or []}
+    others = {name: judges.load_safety_judge(settings, backend=name) for name in cfg["other_safety_judges"]}
+    detector = judges.load_refusal_detector(settings, cfg["refusal_detector"])
     timings: dict[str, float] = {}
     generated: dict[str, float] = {}
     result = {"profile": profile, "model": model_name, "policy_model": settings["policy_model"],
-              "judge": {"safety": safety_judge.name, "agreement": judges.agreement(profile),
-                        "other_safety_judges": {name: j.name for name, j in others.items()}}}
+              "judge": {"safety": safety_judge.name, "agreement": judges.agreement(settings),
+                        "other_safety_judges": {name: j.name for name, j in others.items()},
+                        "refusal": detector.name}}
     records: list[dict] = []
     gen = cache.generate
     with _timed(timings, "alert", cache, generated):
-        result["safety_score"], rec = run_alert(gen, safety_judge, {**cfg["common"], **cfg["alert"]}, seed, others)
+        result["safety_score"], rec = run_alert(gen, safety_judge, {**cfg["common"], **cfg["alert"]}, seed, others,
+                                                detector)
     records += rec
     with _timed(timings, "adversarial", cache, generated):
-        result["asr"], rec = run_adversarial(gen, safety_judge, {**cfg["common"], **cfg["adversarial"]}, seed, others)
+        result["asr"], rec = run_adversarial(gen, safety_judge, {**cfg["common"], **cfg["adversarial"]}, seed, others,
+                                             detector)
     records += rec
     with _timed(timings, "toxicity", cache, generated):
         result["toxicity"], rec = run_toxicity(gen, judges.load_toxicity_scorer(settings),
                                                {**cfg["common"], **cfg["toxicity"]}, seed)
     records += rec
     with _timed(timings, "over_refusal", cache, generated):
-        result["over_refusal"], rec = run_over_refusal(gen, judges.load_refusal_detector(settings),
-                                                       {**cfg["common"], **cfg["xstest"]}, seed)
+        result["over_refusal"], rec = run_over_refusal(gen, detector, {**cfg["common"], **cfg["xstest"]}, seed)
+        result["over_refusal"]["detector"] = detector.name
     records += rec
     with _timed(timings, "general", cache, generated):
         result["general"] = cache.get_or_run(

@@ -1,6 +1,6 @@
 """What notebooks/03b_harm_judges.ipynb runs: train and select the harm judge and the refusal detector,
 measure every judge on the same human-labelled rows, toxicity per subset, and write
-book/results/<profile>/harm_judges.json. Trained weights live under runs/<profile>/judging/."""
+book/results/<profile>/judges.json (the book's judges). Trained weights live under runs/<profile>/judging/."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 from .. import io, paths
 from . import compare, cross_encoder, harm, lecture_refusal as refusal, label_sources as sources
 
-RESULT = "harm_judges"
+RESULT = "judges"  # = judges.BOOK_RESULT: the book's judges, read by every evaluation
 
 
 def config(settings):

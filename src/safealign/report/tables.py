@@ -151,12 +151,26 @@ def table6_beside(evals: dict[str, dict]) -> pd.DataFrame:
     return pd.concat({"ours": ours, "paper A (Falcon 11B)": seed}, axis=1)
 
 
-def over_refusal_table(evals: dict[str, dict]) -> pd.DataFrame:
+def refusal_table(evals: dict[str, dict]) -> pd.DataFrame:
+    """Refusal rates per model (refused or partial, with 95% CIs): on ALERT and adversarial ALERT (weighted by
+    category / attack like S and ASR: how often the model refuses harmful requests) and on XSTest's safe
+    prompts (over-refusal). Beside S, they tell safety by refusing from safety by answering harmlessly."""
+    def rate(section: dict | None) -> str:
+        if not section:
+            return "—"
+        value = section.get("overall", section.get("rate"))
+        return _with_ci(value, section["ci95"])
+
     return pd.DataFrame({
-        evaluate.model_label(n): {"XSTest safe prompts refused (%)": _with_ci(r["over_refusal"]["rate"], r["over_refusal"]["ci95"]),
-                                  "full refusal (%)": _pct(r["over_refusal"]["full_refusal"]),
-                                  "partial refusal (%)": _pct(r["over_refusal"]["partial_refusal"]),
-                                  "n": r["over_refusal"]["n"]}
+        evaluate.model_label(n): {
+            "ALERT refused (%)": rate(r["safety_score"].get("refusal_rate")),
+            "adversarial ALERT refused (%)": rate(r["asr"].get("refusal_rate")),
+            "XSTest safe prompts refused (%)": rate(r["over_refusal"]),
+            "XSTest full refusal (%)": _pct(r["over_refusal"]["full_refusal"]),
+            "XSTest partial refusal (%)": _pct(r["over_refusal"]["partial_refusal"]),
+            "XSTest n": r["over_refusal"]["n"],
+            "detector": r["over_refusal"].get("detector", r["judge"].get("refusal", "—")),
+        }
         for n, r in evals.items()}).T
 
 
@@ -246,9 +260,17 @@ def agreement_table(agreement: dict) -> pd.DataFrame:
 
 
 def agreement_line(agreement: dict | None) -> str:
-    """One line naming every measured agreement number of the judges, printed under each judged table."""
+    """The one line every judged table carries: the judge, its accuracy on the two benchmark sets, floor met
+    or not (judges.agreement); older results without that line list every recorded number."""
     if not agreement:
-        return "Judge agreement: not measured yet (run the `judges` stage)"
+        return "Judge agreement: not measured yet (run the `judges` and `harm-judges` stages)"
+    if "line" in (agreement.get("safety_judge") or {}):
+        line = agreement["safety_judge"]["line"]
+        refusal = agreement.get("refusal") or {}
+        if refusal.get("xstest_accuracy") is not None:
+            line += (f" Refusal detector: {refusal['name']}; XSTest leave-one-model-out accuracy "
+                     f"{refusal['xstest_accuracy']:.3f} (balanced {refusal['xstest_balanced_accuracy']:.3f}).")
+        return line
     parts = []
     for judge, numbers in agreement.items():
         flat = _flatten("", numbers) if isinstance(numbers, dict) else {"": numbers}
