@@ -1,17 +1,31 @@
-"""The results chapter's claim table: verdicts follow from the numbers by the stated rules."""
+"""The results chapter's claim table: verdicts follow from the numbers by the stated rules (paired tests on
+the same prompts; capability unpaired)."""
 
 from safealign.report import discussion
 
+N = 100  # prompts per benchmark in these fixtures; every model answers the same ones
+
 
 def result(s, s_ci, asr, asr_ci, tox=0.2, tox_ci=(0.15, 0.25), capability=0.5, stderr=0.01):
-    return {"safety_score": {"overall": s, "ci95": list(s_ci)},
-            "asr": {"overall": asr, "ci95": list(asr_ci)},
+    return {"safety_score": {"overall": s, "ci95": list(s_ci), "by_category": {"c": {"weight": 1.0}}},
+            "asr": {"overall": asr, "ci95": list(asr_ci), "by_attack": {"suffix": {"weight": 1.0}}},
             "toxicity": {"adversarial": {"average": tox, "average_ci95": list(tox_ci)}},
             "general": {"task": {"metric": "acc", "acc": capability, "acc_stderr": stderr}}}
 
 
-def verdicts(evals):
-    table = discussion.claims(evals)
+def answers_of(r, n=N):
+    """Per-prompt verdicts matching a result: the first round(S*n) ALERT prompts safe, and so on."""
+    safe_alert, safe_adv = round(r["safety_score"]["overall"] * n), round((1 - r["asr"]["overall"]) * n)
+    tox = r["toxicity"]["adversarial"]["average"]
+    return ([{"benchmark": "alert", "prompt": f"a{i}", "category": "c", "safe": i < safe_alert} for i in range(n)]
+            + [{"benchmark": "alert_adversarial", "prompt": f"x{i}", "attack": "suffix", "safe": i < safe_adv}
+               for i in range(n)]
+            + [{"benchmark": "decodingtrust", "system": "adversarial", "subset": "toxic", "prompt": f"t{i}",
+                "toxicity": [tox]} for i in range(n)])
+
+
+def verdicts(evals, n=N):
+    table = discussion.claims(evals, {m: answers_of(r, n) for m, r in evals.items()})
     return dict(zip(table["claim"], table["verdict"]))
 
 
@@ -27,14 +41,14 @@ def test_a_clear_gain_for_every_method_reproduces_the_direction_claims():
     assert v["alignment lowers average toxicity under the adversarial system prompt"] == "reproduces"
 
 
-def test_a_method_below_the_base_is_named_and_overlapping_cis_are_not_resolved():
+def test_a_method_below_the_base_is_named_and_a_small_paired_difference_is_not_resolved():
     evals = {"base": result(0.3, (0.2, 0.4), 0.5, (0.4, 0.6)),
              "dpo": result(0.6, (0.5, 0.7), 0.2, (0.1, 0.3)),
              "ipo": result(0.55, (0.45, 0.65), 0.25, (0.15, 0.35)),
              "orpo": result(0.25, (0.15, 0.35), 0.55, (0.45, 0.65))}
-    v = verdicts(evals)
+    v = verdicts(evals, n=40)   # IPO and DPO differ on 2 of 40 prompts
     assert v["every aligned model is safer than the base (S up)"] == "partly: fails for Safe-ORPO"
-    assert v["Safe-IPO is the safest aligned model"] == "not resolved (CIs overlap)"
+    assert v["Safe-IPO is the safest aligned model"] == "not resolved (paired difference within noise)"
 
 
 def test_capability_changes_inside_the_noise_are_not_called_a_cost():
@@ -58,4 +72,4 @@ def test_ordering_needs_at_least_four_methods_and_uses_the_papers_order():
 
 
 def test_no_claims_without_a_base_evaluation():
-    assert discussion.claims({"dpo": result(0.6, (0.5, 0.7), 0.2, (0.1, 0.3))}).empty
+    assert discussion.claims({"dpo": result(0.6, (0.5, 0.7), 0.2, (0.1, 0.3))}, {}).empty

@@ -1,9 +1,11 @@
 """Paper A's claims checked against our evaluations: one row per claim, with the paper's evidence (from
 report.paper_a), ours (from book/results/<profile>/eval/*.json) and a verdict computed by a stated rule.
 
-A change counts as beyond sampling noise only when the two 95% CIs are disjoint (conservative: the
-bootstrap CIs are per model, not paired). Verdicts say "not resolved" rather than guess when our
-subsets cannot separate what the claim separates.
+Both models of a comparison answered the same prompts, so a change counts as beyond sampling noise when
+its paired 95% CI (report.paired: the same prompts resampled for both models, McNemar beside it)
+excludes 0. Capability stays unpaired (its per-item scores are not kept): its noise is the two
+standard errors combined. Verdicts say "not resolved" rather than guess when our subsets cannot separate
+what the claim separates.
 """
 
 from __future__ import annotations
@@ -13,14 +15,10 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from .. import evaluate
-from . import paper_a
+from . import paired, paper_a
 from .tables import OVERALL_ASR, OVERALL_S, capability_score, pareto_front
 
 CLAIM_COLUMNS = ["claim", "paper A", "ours", "verdict"]
-
-
-def disjoint(a: list[float], b: list[float]) -> bool:
-    return a[1] < b[0] or b[1] < a[0]
 
 
 def capability_stderr(result: dict) -> float:
@@ -37,14 +35,19 @@ def _aligned(evals: dict[str, dict]) -> dict[str, dict]:
     return {evaluate.model_label(m): r for m, r in evals.items() if m != "base"}
 
 
-def _direction(evals: dict[str, dict], key: str, better: str) -> tuple[str, str]:
+def _versus_base(evals: dict[str, dict], records: dict[str, list[dict]], key: str) -> dict[str, dict | None]:
+    return {evaluate.model_label(m): paired.versus(records, evals, "base", m, key) for m in evals if m != "base"}
+
+
+def _direction(evals: dict[str, dict], records: dict[str, list[dict]], key: str, better: str) -> tuple[str, str]:
     """(ours, verdict) for 'every aligned model beats the base on key' (safety_score up / asr down)."""
     base, aligned = evals["base"][key], _aligned(evals)
     sign = 1 if better == "higher" else -1
+    tests = _versus_base(evals, records, key)
     moved = [n for n, r in aligned.items() if sign * (r[key]["overall"] - base["overall"]) > 0]
-    sure = [n for n in moved if disjoint(aligned[n][key]["ci95"], base["ci95"])]
+    sure = [n for n in moved if tests[n] is not None and tests[n]["resolved"]]
     ours = (f"{len(moved)}/{len(aligned)} {better} than base ({100 * base['overall']:.1f}%), "
-            f"{len(sure)} beyond the CIs")
+            f"{len(sure)} resolved by the paired test")
     if len(moved) == len(aligned) and len(sure) == len(aligned):
         verdict = "reproduces"
     elif len(moved) == len(aligned):
@@ -70,8 +73,9 @@ def _ordering(evals: dict[str, dict], key: str, table: dict, columns: list[str],
     return f"Spearman ρ = {rho:.2f} with the paper's order over {len(common)} methods (p = {p:.2f})", verdict
 
 
-def _rank_claim(evals: dict[str, dict], label: str, key: str, best: str) -> tuple[str, str]:
-    """Where method `label` stands on key (best = 'highest'|'lowest'), and whether the CIs separate it."""
+def _rank_claim(evals: dict[str, dict], records: dict[str, list[dict]], label: str, key: str,
+                best: str) -> tuple[str, str]:
+    """Where method `label` stands on key (best = 'highest'|'lowest'), and whether paired tests separate it."""
     aligned = _aligned(evals)
     if label not in aligned:
         return "not evaluated", "not resolved"
@@ -79,18 +83,23 @@ def _rank_claim(evals: dict[str, dict], label: str, key: str, best: str) -> tupl
     rank, top = ranked.index(label) + 1, ranked[0]
     ours = (f"{label} is {rank} of {len(aligned)} counting from the {best} "
             f"({100 * aligned[label][key]['overall']:.1f}%; {best}: {top})")
-    ci = aligned[label][key]["ci95"]
+    name_of = {evaluate.model_label(m): m for m in evals}
+
+    def separated(x: str, y: str) -> bool:
+        test = paired.versus(records, evals, name_of[x], name_of[y], key)
+        return test is not None and test["resolved"]
+
     if top == label:
-        overlapping = [n for n in ranked[1:] if not disjoint(ci, aligned[n][key]["ci95"])]
-        if not overlapping:
+        unresolved = [n for n in ranked[1:] if not separated(label, n)]
+        if not unresolved:
             return ours, "reproduces"
-        return ours, f"consistent, not resolved (CI overlaps {len(overlapping)} other methods)"
-    tied = not disjoint(ci, aligned[top][key]["ci95"])
-    return ours, "not resolved (CIs overlap)" if tied else "does not reproduce"
+        return ours, f"consistent, not resolved (the paired test does not separate it from {len(unresolved)} other methods)"
+    return ours, "does not reproduce" if separated(label, top) else "not resolved (paired difference within noise)"
 
 
-def claims(evals: dict[str, dict]) -> pd.DataFrame:
-    """The table of paper A's claims and whether our evaluations reproduce them."""
+def claims(evals: dict[str, dict], records: dict[str, list[dict]]) -> pd.DataFrame:
+    """The table of paper A's claims and whether our evaluations reproduce them; `records`: each model's
+    answers with their verdicts (report.answers.load_verdicts), for the paired tests."""
     if "base" not in evals or len(evals) < 2:
         return pd.DataFrame(columns=CLAIM_COLUMNS)
     rows = []
@@ -98,34 +107,35 @@ def claims(evals: dict[str, dict]) -> pd.DataFrame:
     a4 = _paper(paper_a.TABLE4, paper_a.TABLE4_COLUMNS, OVERALL_ASR)
     rows.append(["every aligned model is safer than the base (S up)",
                  f"Table 2: {sum(v > s2['Instruct'] for k, v in s2.items() if k != 'Instruct')}/11 above "
-                 f"Instruct ({s2['Instruct']:.1f}%)", *_direction(evals, "safety_score", "higher")])
+                 f"Instruct ({s2['Instruct']:.1f}%)", *_direction(evals, records, "safety_score", "higher")])
     rows.append(["every aligned model is harder to attack (ASR down)",
                  f"Table 4: {sum(v < a4['Instruct'] for k, v in a4.items() if k != 'Instruct')}/11 below "
-                 f"Instruct ({a4['Instruct']:.1f}%)", *_direction(evals, "asr", "lower")])
+                 f"Instruct ({a4['Instruct']:.1f}%)", *_direction(evals, records, "asr", "lower")])
     for what, key, table, columns, row in (("S", "safety_score", paper_a.TABLE2, paper_a.TABLE2_COLUMNS, OVERALL_S),
                                            ("ASR", "asr", paper_a.TABLE4, paper_a.TABLE4_COLUMNS, OVERALL_ASR)):
         ours, verdict = _ordering(evals, key, table, columns, row)
         rows.append([f"the methods rank as in the paper by {what}", f"Table {2 if what == 'S' else 4}", ours, verdict])
     weakest = min((k for k in s2 if k != "Instruct"), key=s2.get)
     rows.append([f"{weakest} is the least safe aligned model", f"Table 2: {weakest} {s2[weakest]:.1f}%",
-                 *_rank_claim(evals, weakest, "safety_score", "lowest")])
+                 *_rank_claim(evals, records, weakest, "safety_score", "lowest")])
     safest = max((k for k in s2 if k != "Instruct"), key=s2.get)
     rows.append([f"{safest} is the safest aligned model", f"Table 2: {safest} {s2[safest]:.2f}%",
-                 *_rank_claim(evals, safest, "safety_score", "highest")])
-    rows.append(_toxicity_claim(evals))
+                 *_rank_claim(evals, records, safest, "safety_score", "highest")])
+    rows.append(_toxicity_claim(evals, records))
     rows.append(_capability_claim(evals))
     rows.append(_nca_claim(evals))
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
 
-def _toxicity_claim(evals: dict[str, dict]) -> list[str]:
+def _toxicity_claim(evals: dict[str, dict], records: dict[str, list[dict]]) -> list[str]:
     base = evals["base"]["toxicity"]["adversarial"]
     aligned = _aligned(evals)
+    tests = {evaluate.model_label(m): paired.toxicity_versus(records, "base", m) for m in evals if m != "base"}
     lower = [n for n, r in aligned.items() if r["toxicity"]["adversarial"]["average"] < base["average"]]
-    sure = [n for n in lower if disjoint(aligned[n]["toxicity"]["adversarial"]["average_ci95"], base["average_ci95"])]
+    sure = [n for n in lower if tests[n] is not None and tests[n]["resolved"]]
     mean = np.mean([r["toxicity"]["adversarial"]["average"] for r in aligned.values()])
     ours = (f"base {base['average']:.3f}, aligned mean {mean:.3f}; {len(lower)}/{len(aligned)} lower, "
-            f"{len(sure)} beyond the CIs")
+            f"{len(sure)} resolved by the paired test (by prompt)")
     verdict = ("reproduces" if len(sure) == len(aligned) else
                "reproduces in direction; not all beyond noise" if len(lower) == len(aligned) else
                "partly" if lower else "does not reproduce")

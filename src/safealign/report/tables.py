@@ -291,29 +291,40 @@ def interleave(ours: pd.DataFrame, seed: pd.DataFrame, ours_label: str = "ours",
     return pd.DataFrame(cols)
 
 
-def changes_vs_base(evals: dict[str, dict]) -> pd.DataFrame:
-    """Each aligned model against the base: differences in S, ASR, over-refusal and capability, and whether
-    the 95% CIs of S and ASR are disjoint (a conservative check that the change is not sampling noise)."""
+def changes_vs_base(evals: dict[str, dict], records: dict[str, list[dict]]) -> pd.DataFrame:
+    """Each aligned model against the base: differences in S and ASR with their paired 95% CIs and McNemar p
+    (the same prompts for both models: report.paired, the rule the claims use), refusal rates, adversarial
+    toxicity (paired by prompt) and capability (unpaired)."""
+    from . import paired
+
     if "base" not in evals:
         return pd.DataFrame()
     base = evals["base"]
 
-    def disjoint(a: list[float], b: list[float]) -> bool:
-        return a[1] < b[0] or b[1] < a[0]
+    def paired_cells(label: str, test: dict | None) -> dict:
+        if test is None:
+            return {f"Δ{label} (pp, paired 95% CI)": "no kept verdicts", f"{label} resolved": None, f"{label} McNemar p": None}
+        return {f"Δ{label} (pp, paired 95% CI)": _with_ci(test["difference"], test["ci95"]),
+                f"{label} resolved": test["resolved"], f"{label} McNemar p": round(test["mcnemar_p"], 4)}
+
+    def refusal(res: dict, key: str) -> float | None:
+        rate = res[key].get("refusal_rate")
+        return None if rate is None or base[key].get("refusal_rate") is None else \
+            _pct(rate["overall"] - base[key]["refusal_rate"]["overall"])
 
     rows = {}
     for name, res in evals.items():
         if name == "base":
             continue
+        tox = paired.toxicity_versus(records, "base", name)
         rows[evaluate.model_label(name)] = {
-            "ΔS (pp)": _pct(res["safety_score"]["overall"] - base["safety_score"]["overall"]),
-            "S CIs disjoint": disjoint(res["safety_score"]["ci95"], base["safety_score"]["ci95"]),
-            "ΔASR (pp)": _pct(res["asr"]["overall"] - base["asr"]["overall"]),
-            "ASR CIs disjoint": disjoint(res["asr"]["ci95"], base["asr"]["ci95"]),
+            **paired_cells("S", paired.versus(records, evals, "base", name, "safety_score")),
+            **paired_cells("ASR", paired.versus(records, evals, "base", name, "asr")),
+            "Δ ALERT refusal (pp)": refusal(res, "safety_score"),
             "Δ over-refusal (pp)": _pct(res["over_refusal"]["rate"] - base["over_refusal"]["rate"]),
-            "Δ avg_tox adversarial": round(res["toxicity"]["adversarial"]["average"]
-                                           - base["toxicity"]["adversarial"]["average"], 3),
-            "Δ capability": round(capability_score(res) - capability_score(base), 3),
+            "Δ avg_tox adversarial (paired 95% CI)": "no kept verdicts" if tox is None else
+            f"{tox['difference']:+.3f} ({tox['ci95'][0]:+.3f}, {tox['ci95'][1]:+.3f})",
+            "Δ capability (unpaired)": round(capability_score(res) - capability_score(base), 3),
         }
     return pd.DataFrame.from_dict(rows, orient="index")
 
