@@ -1,5 +1,6 @@
 """The whole smoke book, executed from scratch and built offline, renders its plotly figures in Chromium."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -45,3 +46,18 @@ def test_a_plotly_figure_renders_in_headless_chromium(smoke_book):
     # plotly.js adds the js-plotly-plot class and draws an <svg class="main-svg"> only when it has rendered
     assert "js-plotly-plot" in dom
     assert dom.count("js-plotly-plot") >= 2 and 'class="main-svg"' in dom
+
+
+def test_the_scale_page_is_written_from_the_recorded_results_only(tmp_path, monkeypatch):
+    from safealign import book_pages, paths
+
+    monkeypatch.setattr(paths, "book_dir", lambda: tmp_path / "book")
+    results = tmp_path / "book" / "results" / "cpu"
+    (results / "align").mkdir(parents=True)
+    (results / "align" / "dpo.json").write_text(json.dumps({
+        "label": "Safe-DPO", "trainer": "DPOTrainer", "train_pairs_available": 219, "pairs_seen": 220, "steps": 55,
+        "tokens_seen": 41505, "wall_s": 448.7, "peak_rss_gb": 3.62}))
+    page = book_pages.scale_page("cpu")
+    assert "| Safe-DPO | DPOTrainer | 219 | 220 | 55 | 41505 | 448.7 | 3.62 |" in page
+    assert "## Evaluation" not in page            # nothing evaluated: no table, no invented numbers
+    assert book_pages.write("cpu")[0].read_text() == page

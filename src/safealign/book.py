@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import paths, profiles
+from . import book_pages, paths, profiles
 
 DEFAULT = profiles.DEFAULT_PROFILE
 
@@ -45,6 +45,8 @@ def toc_text(profile: str) -> str:
                     lines.append(f'            title: "{titles[f.rsplit("/", 1)[1]]}"')
         else:
             lines += [f"      - file: {f}" for f in files]
+    lines += ['  - caption: "Using the book"', "    chapters:", "      - file: book/run_your_model",
+              f"      - file: book/generated/{profile}/scale"]
     return "\n".join(lines) + "\n"
 
 
@@ -71,6 +73,7 @@ def build(profile: str = DEFAULT, clean: bool = False) -> Path:
     if clean and build_dir(profile).exists():
         shutil.rmtree(build_dir(profile) / "_build", ignore_errors=True)
     _copy_plotly_js()
+    book_pages.write(profile)
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb), "build", str(paths.REPO_ROOT), "--toc", str(toc_for(profile)),
            "--path-output", str(build_dir(profile)), "--keep-going"]
