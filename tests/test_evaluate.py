@@ -139,7 +139,7 @@ def test_pareto_front_keeps_only_undominated_models():
 def test_smoke_evaluation_writes_every_required_metric_and_the_results_chapter_builds():
     from safealign import io, paths, pipeline
 
-    pipeline.run("smoke", only=["data", "judges", "align-ipo"])  # upstream, if stale
+    pipeline.run("smoke", only=["data", "judges", "harm-judges", "align-ipo"])  # upstream, if stale
     pipeline.run("smoke", force=["eval-base", "eval-ipo", "results"], only=["eval-base", "eval-ipo", "results"])
     for model in ("base", "ipo"):
         r = io.read_result("smoke", f"eval/{model}")
@@ -159,6 +159,7 @@ def test_smoke_evaluation_writes_every_required_metric_and_the_results_chapter_b
     pipeline.run("smoke", force=["eval-base"], only=["eval-base"])
     again = io.read_result("smoke", "eval/base")
     assert again["answer_cache"]["misses"] == 0 and again["answer_cache"]["hits"] > 0
+    assert again["answer_cache"]["model_loaded"] is False  # a re-score needs no weights
     for key in ("safety_score", "asr", "toxicity", "over_refusal", "general"):
         assert again[key] == first[key]
     executed = (paths.executed_dir("smoke") / "results.ipynb").read_text()
