@@ -319,4 +319,4 @@ def test_smoke_notebook_writes_the_agreement_numbers_and_never_the_api_key(monke
     assert {"accuracy", "n"} <= set(result["refusal"]["xstest"])
     assert {"spearman", "pearson", "mae", "n"} <= set(result["toxicity"]["perspective"])
     assert result["safety_judge"]["name"]
-    assert result["safety_judge"]["backend"] == profiles.load("smoke")["judges"]["safety"]["backend"]
+    assert result["safety_judge"]["backend"] == "compliance"  # notebook 03's judge; the book's is 03b's
