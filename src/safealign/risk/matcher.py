@@ -1,0 +1,85 @@
+"""Find risk entities in text: one Aho-Corasick automaton over normalised text, whole words only.
+
+Text and entities are normalised the same way (`normalise`): Unicode NFKC, case-folded, invisible
+format characters (zero-width spaces, soft hyphens) removed, and every run of spaces, hyphens and
+underscores made one space — so "Crystal-Meth", "crystal  meth" and "crys\u200btal meth" all read
+"crystal meth". A match must start and end at a word boundary ("class" does not contain "ass": the
+Scunthorpe problem), except that a plural "s"/"es" may follow.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Iterable
+
+import ahocorasick
+
+_SEPARATORS = re.compile(r"[\s\-_\u2010-\u2015]+")
+
+
+def normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return _SEPARATORS.sub(" ", text.casefold())
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum()
+
+
+@dataclass(frozen=True)
+class Match:
+    entity: str      # normalised entity
+    category: str
+    start: int       # offsets into normalise(text)
+    end: int
+
+
+class EntityMatcher:
+    """Whole-word matches of `entities` ({entity: category}) in normalised text."""
+
+    def __init__(self, entities: dict[str, str] | Iterable[tuple[str, str]]):
+        pairs = entities.items() if isinstance(entities, dict) else entities
+        self.entities = {normalise(e).strip(): c for e, c in pairs}
+        self._automaton = ahocorasick.Automaton()
+        for entity, category in self.entities.items():
+            if entity:
+                self._automaton.add_word(entity, (entity, category))
+        self._empty = not len(self._automaton)
+        if not self._empty:
+            self._automaton.make_automaton()
+
+    def __len__(self) -> int:
+        return len(self.entities)
+
+    def find(self, text: str, normalised: bool = False) -> list[Match]:
+        """Matches in `text`, left to right. The end of the text counts as a word boundary, so in a
+        text cut mid-stream (generation) an entity that ends exactly at the end counts as complete."""
+        norm = text if normalised else normalise(text)
+        if self._empty:
+            return []
+        found = []
+        for last, (entity, category) in self._automaton.iter(norm):
+            start, end = last - len(entity) + 1, last + 1
+            if start > 0 and _is_word_char(norm[start - 1]) and _is_word_char(entity[0]):
+                continue
+            if self._ends_word(norm, end, entity):
+                found.append(Match(entity, category, start, end))
+        return found
+
+    @staticmethod
+    def _ends_word(norm: str, end: int, entity: str) -> bool:
+        if not _is_word_char(entity[-1]):
+            return True
+        for suffix in ("", "s", "es"):
+            stop = end + len(suffix)
+            if norm[end:stop] != suffix:
+                continue
+            if stop == len(norm) or not _is_word_char(norm[stop]):
+                return True
+        return False
+
+    def contains(self, text: str) -> bool:
+        return bool(self.find(text))
