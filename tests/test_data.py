@@ -5,6 +5,7 @@ import shutil
 import pytest
 
 from safealign import data, paths
+from safealign.data import paper_b_sources  # noqa: F401  (registers paper B's extra datasets)
 from safealign.judges import label_sources as _judge_label_sets  # noqa: F401  (registers the judge-label loaders)
 
 EXPECTED_ROWS = {
@@ -13,7 +14,7 @@ EXPECTED_ROWS = {
     "hurtlex": 8228, "lima": 1029, "gsm8k": 7473 + 1319, "mmlu": 14042, "mmlu_pro": 12032, "bbh": 6511,
     "ifeval": 541, "gpqa_diamond": 198, "math": 5000, "hellaswag": 10042,
     "gptfuzz": 6160, "safe_rlhf_mini": 4000, "jailjudge_mini": 1000, "diasafety": 9017 + 1097 + 1095,
-    "coconot_pref": 927, "coconot_contrast": 379, "xstest_gpteval": 1800, "xstest_streval": 1800,
+    "coconot_pref": 927, "coconot_contrast": 379, "coconot_noncompliance": 1001, "openai_moderation": 1680, "xstest_gpteval": 1800, "xstest_streval": 1800,
 }
 
 
@@ -102,6 +103,24 @@ def test_a_malformed_preference_pair_is_named_by_file_and_line(data_copy):
     # each item spans 7 lines in this layout ('[' on line 1): item 2 starts on line 9
     with pytest.raises(data.DataError, match=r"v0_test_safe_vs_unsafe_5k\.json:9: 'response' must be a list"):
         data.load("pku_saferlhf_pairs")
+
+
+def test_moderation_labels_keep_unlabelled_apart_and_a_bad_label_is_named(tmp_path, monkeypatch):
+    rows = data.load("openai_moderation")
+    assert sum(rows["any_harm"]) == 522 and None in set(rows["S3"])
+    rel = "safety/openai_moderation/samples-1680.jsonl.gz"
+    shutil.copy(paths.data_dir() / "MANIFEST.json", tmp_path / "MANIFEST.json")
+    (tmp_path / rel).parent.mkdir(parents=True)
+    with gzip.open(paths.data_dir() / rel, "rt") as f:
+        lines = f.read().splitlines()
+    lines[4] = json.dumps({"prompt": "hello", "S": 2})
+    with gzip.open(tmp_path / rel, "wt") as f:
+        f.write("\n".join(lines) + "\n")
+    monkeypatch.setenv("SAFEALIGN_DATA_DIR", str(tmp_path))
+    _refresh_manifest(tmp_path, rel)
+    with pytest.raises(data.DataError, match=r"samples-1680\.jsonl\.gz:5: label 'S' is 2"):
+        data.load("openai_moderation")
+    data._manifest.cache_clear()
 
 
 def test_a_missing_data_dir_says_how_to_point_at_one(tmp_path, monkeypatch):
