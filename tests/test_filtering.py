@@ -83,18 +83,18 @@ def test_when_every_candidate_is_forbidden_k_widens_then_the_answer_ends(tok):
 class FixedReward:
     identity = {"name": "fixed"}
 
-    def __init__(self, favourite: str):
+    def __init__(self, favourite: int):
         self.favourite = favourite
 
-    def score(self, contexts, candidates):
-        return torch.tensor([[5.0 if c == self.favourite else 0.0 for c in row] for row in candidates])
+    def score(self, context_ids, candidate_ids):
+        return (torch.as_tensor(candidate_ids) == self.favourite).float() * 5.0
 
 
 def test_eq14_scores_are_log_prob_plus_w_times_reward_on_the_top_k(tok):
     scores = torch.randn(1, len(tok))
     seq = torch.tensor([ids(tok, "Hello there")])
-    f = RiskFilter(tok, EntityMatcher({}), k=4, weight=0.5, reward=FixedReward(" the"))
     the = ids(tok, " the")[0]
+    f = RiskFilter(tok, EntityMatcher({}), k=4, weight=0.5, reward=FixedReward(the))
     scores[0, the] = scores.max() + 0.1  # in the top 4
     out = f(seq, scores)
     logp = torch.log_softmax(scores, -1)

@@ -34,12 +34,12 @@ REWARD_WINDOW_TOKENS = 200   # eq. 14's context for r_safety
 
 
 class TokenSafetyReward(Protocol):
-    """r_safety(context, v): higher is safer. `identity` names the reward for the answer cache."""
+    """r_safety(context, v): higher is safer (judges.token_reward). `identity` names it for the answer cache."""
 
     identity: dict
 
-    def score(self, contexts: Sequence[str], candidates: Sequence[Sequence[str]]) -> torch.Tensor:
-        """(B, k) rewards for candidate continuations `candidates[b]` of `contexts[b]`."""
+    def score(self, context_ids: Sequence[Sequence[int]], candidate_ids: torch.Tensor) -> torch.Tensor:
+        """(B, k) rewards for the candidate next tokens `candidate_ids[b]` after `context_ids[b]`."""
         ...
 
 
@@ -111,9 +111,8 @@ class RiskFilter:
             self.trace.blocked += int(forbidden.sum())
             rows.append((b, generated, values, indices, forbidden))
         if self.weight and self.reward is not None:
-            contexts = [self.tokenizer.decode(g[-REWARD_WINDOW_TOKENS:], skip_special_tokens=True) for _, g, *_ in rows]
-            pieces = [self.tokenizer.batch_decode(idx.unsqueeze(-1)) for *_, idx, _ in rows]
-            rewards = self._rewards(contexts, pieces)
+            contexts = [self._unpadded(input_ids[b, -REWARD_WINDOW_TOKENS:].tolist()) for b, *_ in rows]
+            rewards = self._rewards(contexts, [idx for *_, idx, _ in rows])
         for i, (b, generated, values, indices, forbidden) in enumerate(rows):
             adjusted = values.clone()
             if self.weight and self.reward is not None:
@@ -132,14 +131,21 @@ class RiskFilter:
                     "chosen": self.tokenizer.decode([chosen])})
         return out
 
-    def _rewards(self, contexts: list[str], pieces: list[list[str]]) -> list[torch.Tensor]:
-        width = max(len(p) for p in pieces)
-        padded = [p + [""] * (width - len(p)) for p in pieces]
+    def _rewards(self, contexts: list[list[int]], candidates: list[torch.Tensor]) -> list[torch.Tensor]:
+        width = max(len(c) for c in candidates)
+        eos = self._end_token()
+        padded = torch.stack([torch.cat([c, c.new_full((width - len(c),), eos)]) for c in candidates])
         scores = torch.as_tensor(self.reward.score(contexts, padded), dtype=torch.float32)
         if scores.shape != (len(contexts), width):
             raise ValueError(f"filter: the safety reward returned shape {tuple(scores.shape)}, "
                              f"expected {(len(contexts), width)}")
         return list(scores)
+
+    def _unpadded(self, ids: list[int]) -> list[int]:
+        pad, start = self.tokenizer.pad_token_id, 0
+        while start < len(ids) - 1 and ids[start] == pad:  # left padding of the batch
+            start += 1
+        return ids[start:]
 
     def _end_token(self) -> int:
         eos = self.tokenizer.eos_token_id
