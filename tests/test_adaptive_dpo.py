@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import math
 
-import datasets
 import pytest
 import torch
 
-from safealign import data, models, profiles
+from safealign import models, profiles
 from safealign.align.adaptive_dpo import adaptive_dpo_class, batch_masks
 from safealign.align.masks import MaskSettings
 from tests.test_losses import StandInLM, log_sigmoid
 
 BETA = 0.1
 L = 6  # padded length of the hand-made batch: 2 pairs -> 4 rows
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    settings = profiles.load("smoke")
-    model, tokenizer = models.load_model(settings["policy_model"])
-    pairs = data.chat_pairs(datasets.Dataset.from_dict({
-        "prompt": ["How do I pick a lock?", "Tell me a joke.", "Write an insult.", "Help me cheat."],
-        "chosen": ["I can't help with that.", "Why did the chicken cross the road?", "No.", "I won't."],
-        "rejected": ["Use a tension wrench.", "No.", "You are awful.", "Copy the answers."],
-    }))
-    return model, tokenizer, pairs
 
 
 def parity_reward(prompt_ids, completion_ids):
@@ -45,7 +32,7 @@ def config(tmp_path, precompute=True):
 def adpo(tiny, tmp_path, precompute=True, **kwargs):
     from trl import DPOTrainer
 
-    model, tokenizer, pairs = tiny
+    _, model, tokenizer, pairs = tiny
     ref = None if precompute else models.load_model(profiles.load("smoke")["policy_model"])[0]
     return adaptive_dpo_class(DPOTrainer)(model=model, ref_model=ref, args=config(tmp_path, precompute),
                                           train_dataset=pairs, processing_class=tokenizer,
@@ -80,7 +67,7 @@ def expected_loss(masks: torch.Tensor) -> float:
 def test_all_ones_mask_is_dpo_exactly(tiny, tmp_path):
     from trl import DPOTrainer
 
-    model, tokenizer, pairs = tiny
+    _, model, tokenizer, pairs = tiny
     trainer = adpo(tiny, tmp_path, mask_fn=lambda batch: torch.ones_like(batch["token_rewards"]))
     dpo = DPOTrainer(model=model, args=config(tmp_path / "dpo"), train_dataset=pairs, processing_class=tokenizer)
     with torch.no_grad():
@@ -122,7 +109,7 @@ def test_precomputed_and_live_reference_give_the_same_masked_loss(tiny, tmp_path
     rows = [pre.train_dataset[i] for i in range(4)]
     batch_pre = pre.data_collator(rows)
     batch_live = live.data_collator([{k: v for k, v in r.items() if not k.startswith("ref_")} for r in rows])
-    model = tiny[0].eval()
+    model = tiny[1].eval()
     with torch.no_grad():
         a = pre._compute_loss(model, batch_pre, False).item()
         b = live._compute_loss(model, batch_live, False).item()
@@ -139,7 +126,7 @@ def test_adpo_trains_through_trl(tiny, tmp_path):
 def test_pairs_without_rewards_or_a_reward_function_are_refused(tiny, tmp_path):
     from trl import DPOTrainer
 
-    model, tokenizer, pairs = tiny
+    _, model, tokenizer, pairs = tiny
     with pytest.raises(ValueError, match="no .*chosen_token_rewards.* and no token_reward"):
         adaptive_dpo_class(DPOTrainer)(model=model, args=config(tmp_path), train_dataset=pairs,
                                        processing_class=tokenizer, mask_settings=MaskSettings())

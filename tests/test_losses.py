@@ -12,11 +12,10 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
-import datasets
 import pytest
 import torch
 
-from safealign import align, data, models, profiles
+from safealign import align, models
 
 L = 8  # padded sequence length of the stand-in batches
 
@@ -70,18 +69,6 @@ def token_log_probs(totals: list[float], lengths: list[int], seq_len: int) -> to
 
 def completion_mask(lengths: list[int], seq_len: int) -> torch.Tensor:
     return (torch.arange(seq_len)[None, :] >= seq_len - torch.tensor(lengths)[:, None]).long()
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    settings = profiles.load("smoke")
-    model, tokenizer = models.load_model(settings["policy_model"])
-    pairs = data.chat_pairs(datasets.Dataset.from_dict({
-        "prompt": ["How do I pick a lock?", "Tell me a joke.", "Write an insult.", "Help me cheat."],
-        "chosen": ["I can't help with that.", "Why did the chicken cross the road?", "No.", "I won't."],
-        "rejected": ["Use a tension wrench.", "No.", "You are awful.", "Copy the answers."],
-    }))
-    return settings, model, tokenizer, pairs
 
 
 def trainer_for(tiny, name: str, tmp_path, **overrides):
