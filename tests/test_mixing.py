@@ -1,0 +1,73 @@
+"""Paper B's training mixtures: exact counts, seeded, nested along a curve, no evaluation prompt inside."""
+
+import pytest
+
+from safealign.data import mixing
+
+GRID = {"general": 100, "seeds": [0, 1], "fig2_levels": [0, 6, 12, 24, 48], "fig3_ihd": [3, 6, 12],
+        "fig3_ehd": [0, 3, 6, 12], "mhd_small": 2, "fine": {"IHD": 0.015, "EHD": 0.04, "MHD": 0.01},
+        "unselected_scale": [1, 2]}
+
+
+def pools():
+    general = [{"prompt": f"general {i}", "answer": f"g{i}", "source": "lima"} for i in range(150)]
+    typed = {t: [{"prompt": f"{t} prompt {i}", "answer": f"safe {t} {i}", "source": "pku"} for i in range(40)]
+             for t in mixing.HARM_TYPES}
+    return general, typed
+
+
+def test_the_sweep_has_every_figure_and_paper_b_ratios():
+    points = {p.name: p for p in mixing.sweep(GRID)}
+    assert sum(p.figure == "fig2" for p in points.values()) == 5
+    assert sum(p.figure == "fig3" for p in points.values()) == 2 * 3 * 4
+    assert points["fig2-12"].safety == {"IHD": 4, "EHD": 4, "MHD": 4}
+    assert points["fig3-ihd6-ehd3-mhd2"].safety == {"IHD": 6, "EHD": 3, "MHD": 2}
+    assert points["fine-s1"].safety == {"IHD": 2, "EHD": 4, "MHD": 1} and points["fine-s1"].seed == 1
+    assert points["unselected-x2-s0"].safety == {"unselected": 14}
+
+
+def test_mixture_counts_are_exact_and_the_same_seed_gives_the_same_rows():
+    general, typed = pools()
+    point = mixing.MixturePoint("p", "fig3", 50, {"IHD": 6, "EHD": 3, "MHD": 2}, seed=0)
+    rows = mixing.build(point, general, typed)
+    assert mixing.counts(rows) == {"general": 50, "IHD": 6, "EHD": 3, "MHD": 2}
+    assert rows == mixing.build(point, general, typed)
+    other = mixing.build(mixing.MixturePoint("p", "fig3", 50, {"IHD": 6, "EHD": 3, "MHD": 2}, seed=1), general, typed)
+    assert {r["prompt"] for r in other} != {r["prompt"] for r in rows}
+    assert rows[0]["messages"][0]["role"] == "user" and rows[0]["messages"][1]["role"] == "assistant"
+
+
+def test_a_larger_point_of_a_curve_holds_every_row_of_a_smaller_one():
+    general, typed = pools()
+    small = mixing.build(mixing.MixturePoint("a", "fig3", 50, {"IHD": 6, "EHD": 3}, 0), general, typed)
+    large = mixing.build(mixing.MixturePoint("b", "fig3", 50, {"IHD": 6, "EHD": 12}, 0), general, typed)
+    assert {r["prompt"] for r in small} <= {r["prompt"] for r in large}
+
+
+def test_unselected_mixtures_draw_from_every_type():
+    general, typed = pools()
+    rows = mixing.build(mixing.MixturePoint("u", "unselected", 10, {"unselected": 60}, 0), general, typed)
+    got = mixing.counts(rows)
+    assert sum(got.get(t, 0) for t in mixing.HARM_TYPES) == 60 and all(got.get(t, 0) > 5 for t in mixing.HARM_TYPES)
+
+
+def test_no_evaluation_prompt_may_be_in_a_mixture_and_a_short_pool_is_named():
+    general, typed = pools()
+    rows = mixing.build(mixing.MixturePoint("p", "fig2", 10, {"IHD": 5}, 0), general, typed)
+    mixing.assert_disjoint(rows, ["something else"])
+    with pytest.raises(ValueError, match="training prompts are evaluation prompts"):
+        mixing.assert_disjoint(rows, ["  " + rows[0]["prompt"].upper() + " "])
+    with pytest.raises(ValueError, match="asks for 41 IHD rows but the pool holds 40"):
+        mixing.build(mixing.MixturePoint("p", "fig2", 10, {"IHD": 41}, 0), general, typed)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"fig2_levels": [0, 1, 2]}, ">= 5 levels"), ({"fine": {"IHD": 0.01, "EHD": 2, "MHD": 0.01}}, "fine.EHD"),
+    ({"fig3_ehd": [0, 0, 3, 6]}, "duplicate points"),
+])
+def test_bad_grids_are_named(change, message):
+    grid = {**GRID, **change}
+    with pytest.raises(ValueError, match=message):
+        mixing.sweep(grid)
+    with pytest.raises(ValueError, match="missing key 'seeds'"):
+        mixing.sweep({k: v for k, v in GRID.items() if k != "seeds"})
