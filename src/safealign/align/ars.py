@@ -1,0 +1,104 @@
+"""ARS (paper B §3.2, eq. 11): adaptive rejection sampling — best of N by the safety reward, then SFT
+on the kept answer with token masks.
+
+1. `best_of_n`: sample N answers per prompt from the policy, keep the one whose pooled token reward is
+   highest (the reward model, never the evaluation judge);
+2. `masked_rows`: token rewards of each kept answer → classes (eqs. 12-13, baseline and offset over the
+   whole set) → `labels` (−100 where M ≠ +1) and `avoid_labels` (the M = −1 tokens);
+3. `MaskedSFTTrainer`: TRL's `SFTTrainer`; with no M = −1 token in a batch its loss is TRL's own,
+   unchanged. M = −1 tokens get an unlikelihood term λ·(−log(1 − p)) instead of the unbounded gradient
+   ascent on log p that M = −1 would mean inside plain SFT. Paper B's KL term (eq. 11) is left to the
+   LoRA / short-schedule recipe, as for every SFT run of the book (it says so).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+
+from .masks import MaskSettings, baseline, classes, offset, sft_labels
+
+AVOID = "avoid_labels"
+
+
+def best_of_n(candidates: Sequence[Sequence[str]], rewards: Sequence[Sequence[float]]) -> list[int]:
+    """Index of the best candidate per prompt (ties: the first, so the choice is deterministic)."""
+    out = []
+    for i, (cands, scores) in enumerate(zip(candidates, rewards)):
+        if len(cands) != len(scores) or not cands:
+            raise ValueError(f"prompt {i}: {len(cands)} candidates but {len(scores)} rewards")
+        out.append(max(range(len(scores)), key=lambda j: (scores[j], -j)))
+    return out
+
+
+def masked_rows(prompt_ids: Sequence[Sequence[int]], answer_ids: Sequence[Sequence[int]],
+                token_rewards: Sequence[Sequence[float]], settings: MaskSettings) -> list[dict]:
+    """Pre-tokenized SFT rows: input_ids = prompt + answer; labels / avoid_labels from the answer's masks.
+    The baseline and offset are taken over every answer token of the set (one 'batch')."""
+    width = max(len(a) for a in answer_ids)
+    r = torch.zeros(len(answer_ids), width)
+    valid = torch.zeros(len(answer_ids), width, dtype=torch.bool)
+    for i, (a, rw) in enumerate(zip(answer_ids, token_rewards)):
+        if len(rw) != len(a):
+            raise ValueError(f"answer {i}: {len(rw)} token rewards for {len(a)} tokens")
+        r[i, :len(a)] = torch.tensor(rw, dtype=torch.float32)
+        valid[i, :len(a)] = True
+    b = baseline(r, valid, settings.baseline)
+    delta = offset(r, valid, settings)
+    cls = classes(r, valid, b, delta, settings.mode)
+    mask = cls if settings.combination == "signed" else (cls == 1).long()
+    rows = []
+    for i, (p, a) in enumerate(zip(prompt_ids, answer_ids)):
+        ids = torch.tensor(list(a))
+        keep, avoid = sft_labels(ids[None], mask[i:i + 1, :len(a)])
+        rows.append({"input_ids": list(p) + list(a), "labels": [-100] * len(p) + keep[0].tolist(),
+                     AVOID: [-100] * len(p) + avoid[0].tolist()})
+    return rows
+
+
+def _with_avoid(base: Callable) -> Callable:
+    def collate(examples: list[dict]) -> dict:
+        batch = base([{k: v for k, v in ex.items() if k != AVOID} for ex in examples])
+        width = batch["input_ids"].shape[1]
+        avoid = torch.full((len(examples), width), -100, dtype=torch.long)
+        for i, ex in enumerate(examples):
+            values = torch.tensor(ex.get(AVOID, [])[:width], dtype=torch.long)
+            avoid[i, :len(values)] = values
+        batch[AVOID] = avoid
+        return batch
+
+    return collate
+
+
+def masked_sft_class(sft_trainer_class):
+    """A subclass of TRL's `SFTTrainer` (or a subclass) that adds the unlikelihood term for M = −1 tokens."""
+
+    class MaskedSFTTrainer(sft_trainer_class):
+        def __init__(self, *args, unlikelihood_weight: float = 1.0, **kwargs):
+            self.unlikelihood_weight = unlikelihood_weight
+            super().__init__(*args, **kwargs)
+            self.data_collator = _with_avoid(self.data_collator)
+
+        def _set_signature_columns_if_needed(self):
+            super()._set_signature_columns_if_needed()
+            self._signature_columns = list(self._signature_columns) + [AVOID]
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            inputs = dict(inputs)
+            avoid = inputs.pop(AVOID, None)
+            if avoid is None or not (avoid != -100).any():
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            # one forward over both kinds of target: log p at every kept and every avoided token
+            targets = torch.where(avoid != -100, avoid, inputs["labels"])
+            outputs = model(**{**inputs, "labels": targets, "use_cache": False}, fused_lm_head=True)
+            logp = outputs.log_probs
+            avoided = (avoid[:, 1:] != -100)[:, -logp.shape[1]:]
+            nll = -(logp * ~avoided).sum()
+            unlikely = -(torch.log1p(-logp.exp().clamp(max=1 - 1e-6)) * avoided).sum()
+            count = (targets[:, 1:] != -100).sum() if num_items_in_batch is None else num_items_in_batch
+            loss = (nll + self.unlikelihood_weight * unlikely) / torch.as_tensor(count).clamp(min=1)
+            return (loss, outputs) if return_outputs else loss
+
+    MaskedSFTTrainer.__name__ = MaskedSFTTrainer.__qualname__ = f"Masked{sft_trainer_class.__name__}"
+    return MaskedSFTTrainer

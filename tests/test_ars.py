@@ -1,0 +1,74 @@
+"""ARS: best of N by the reward, masked labels, and SFT whose loss is TRL's until M = −1 tokens appear."""
+
+import datasets
+import pytest
+import torch
+
+from safealign.align.ars import AVOID, best_of_n, masked_rows, masked_sft_class
+from safealign.align.masks import MaskSettings
+
+
+def test_best_of_n_keeps_the_highest_reward_and_the_first_of_ties():
+    assert best_of_n([["a", "b", "c"], ["x", "y"]], [[0.1, 0.9, 0.5], [0.3, 0.3]]) == [1, 0]
+    with pytest.raises(ValueError, match="prompt 0: 2 candidates but 1 rewards"):
+        best_of_n([["a", "b"]], [[1.0]])
+
+
+def test_masked_labels_are_minus_100_exactly_where_m_is_not_plus_one():
+    rows = masked_rows([[1, 2], [3]], [[10, 11, 12], [13, 14]], [[2.0, 0.0, -2.0], [2.0, -2.0]],
+                       MaskSettings(kappa=None, delta=0.5, baseline="zero", combination="signed"))
+    assert rows[0] == {"input_ids": [1, 2, 10, 11, 12], "labels": [-100, -100, 10, -100, -100],
+                       AVOID: [-100, -100, -100, -100, 12]}
+    assert rows[1]["labels"] == [-100, 13, -100] and rows[1][AVOID] == [-100, -100, 14]
+    gated = masked_rows([[1]], [[10, 11]], [[2.0, -2.0]], MaskSettings(kappa=None, delta=0.5, baseline="zero"))
+    assert gated[0]["labels"] == [-100, 10, -100] and set(gated[0][AVOID]) == {-100}
+
+
+def trainer(tiny, tmp_path, rows, cls=None, weight=1.0):
+    from trl import SFTConfig, SFTTrainer
+
+    _, model, tokenizer, _ = tiny
+    config = SFTConfig(output_dir=str(tmp_path), report_to="none", use_cpu=True, bf16=False, max_length=64,
+                       per_device_train_batch_size=2, max_steps=2, learning_rate=1e-4, save_strategy="no", seed=0)
+    kwargs = dict(model=model, args=config, train_dataset=datasets.Dataset.from_list(rows), processing_class=tokenizer)
+    if cls is None:
+        return masked_sft_class(SFTTrainer)(unlikelihood_weight=weight, **kwargs)
+    return cls(**kwargs)
+
+
+ROWS = [{"input_ids": [5, 6, 7, 8, 9], "labels": [-100, -100, 7, -100, 9], AVOID: [-100, -100, -100, 8, -100]},
+        {"input_ids": [11, 12, 13], "labels": [-100, 12, 13], AVOID: [-100, -100, -100]}]
+
+
+def test_without_avoided_tokens_the_loss_is_trls_sft_loss(tiny, tmp_path):
+    from trl import SFTTrainer
+
+    plain_rows = [{**r, AVOID: [-100] * len(r["input_ids"])} for r in ROWS]
+    ours = trainer(tiny, tmp_path / "a", plain_rows)
+    theirs = trainer(tiny, tmp_path / "b", [{k: v for k, v in r.items() if k != AVOID} for r in ROWS], cls=SFTTrainer)
+    model = tiny[1].eval()
+    with torch.no_grad():
+        a = ours.compute_loss(model, ours.data_collator(plain_rows)).item()
+        b = theirs.compute_loss(model, theirs.data_collator([{k: v for k, v in r.items() if k != AVOID} for r in ROWS])).item()
+    assert a == pytest.approx(b, rel=1e-6)
+
+
+def test_avoided_tokens_add_a_bounded_unlikelihood_term(tiny, tmp_path):
+    ours = trainer(tiny, tmp_path, ROWS, weight=0.5)
+    model = tiny[1].eval()
+    batch = ours.data_collator(ROWS)
+    with torch.no_grad():
+        loss = ours.compute_loss(model, dict(batch)).item()
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    logp = torch.log_softmax(logits[:, :-1].double(), -1)
+    keep, avoid = 0.0, 0.0
+    for (b, t) in [(0, 2), (0, 4), (1, 1), (1, 2)]:
+        keep -= logp[b, t - 1, batch["input_ids"][b, t]].item()
+    p = logp[0, 2, 8].exp().item()
+    avoid -= torch.log1p(torch.tensor(-p)).item()
+    assert loss == pytest.approx((keep + 0.5 * avoid) / 5, rel=1e-4)
+
+
+def test_ars_trains_through_trl(tiny, tmp_path):
+    result = trainer(tiny, tmp_path, ROWS * 2).train()
+    assert result.global_step == 2 and torch.isfinite(torch.tensor(result.training_loss))
