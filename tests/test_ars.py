@@ -54,19 +54,18 @@ def test_without_avoided_tokens_the_loss_is_trls_sft_loss(tiny, tmp_path):
 
 
 def test_avoided_tokens_add_a_bounded_unlikelihood_term(tiny, tmp_path):
+    import math
+
+    from tests.test_losses import StandInLM
+
     ours = trainer(tiny, tmp_path, ROWS, weight=0.5)
-    model = tiny[1].eval()
-    batch = ours.data_collator(ROWS)
+    batch = ours.data_collator(ROWS)  # padded length 5; log_probs[:, t-1] is the log-prob of token t
+    lp = torch.tensor([[0.0, -1.0, math.log(0.5), -2.0], [-0.5, -1.5, 0.0, 0.0]], dtype=torch.float64)
     with torch.no_grad():
-        loss = ours.compute_loss(model, dict(batch)).item()
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    logp = torch.log_softmax(logits[:, :-1].double(), -1)
-    keep, avoid = 0.0, 0.0
-    for (b, t) in [(0, 2), (0, 4), (1, 1), (1, 2)]:
-        keep -= logp[b, t - 1, batch["input_ids"][b, t]].item()
-    p = logp[0, 2, 8].exp().item()
-    avoid -= torch.log1p(torch.tensor(-p)).item()
-    assert loss == pytest.approx((keep + 0.5 * avoid) / 5, rel=1e-4)
+        loss = ours.compute_loss(StandInLM({5: lp}), dict(batch)).item()
+    kept = 1.0 + 2.0 + 0.5 + 1.5          # −log p of tokens 7, 9 (row 0) and 12, 13 (row 1)
+    avoided = -math.log1p(-0.5)          # token 8 of row 0, p = 0.5
+    assert loss == pytest.approx((kept + 0.5 * avoided) / 5, rel=1e-9)
 
 
 def test_ars_trains_through_trl(tiny, tmp_path):
