@@ -255,3 +255,11 @@ def test_the_seed_is_documented_and_blocks_no_ordinary_words():
     for e, (n, share) in evidence["toxic_share"].items():
         assert n >= 5 and share >= 0.75
     assert all(r["source"].startswith(("hurtlex-1.2:", "curated:")) for r in rows)
+
+
+def test_the_false_positive_rate_counts_benign_texts_with_a_match():
+    from safealign.risk.matcher import false_positive_rate
+
+    m = EntityMatcher({"bomb": "weapons", "ass": "insult"})
+    out = false_positive_rate(m, ["a class of bass", "the bomb squad", "photo bombs", "nothing here"])
+    assert out == {"texts": 4, "flagged": 2, "rate": 0.5, "top_entities": {"bomb": 2}}

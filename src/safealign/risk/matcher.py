@@ -83,3 +83,19 @@ class EntityMatcher:
 
     def contains(self, text: str) -> bool:
         return bool(self.find(text))
+
+
+def false_positive_rate(matcher: EntityMatcher, texts: Iterable[str]) -> dict:
+    """Share of benign `texts` in which the matcher finds an entity (the Scunthorpe problem), with the
+    entities found most often."""
+    texts = list(texts)
+    hits: dict[str, int] = {}
+    flagged = 0
+    for text in texts:
+        found = {m.entity for m in matcher.find(text)}
+        flagged += bool(found)
+        for entity in found:
+            hits[entity] = hits.get(entity, 0) + 1
+    top = sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+    return {"texts": len(texts), "flagged": flagged, "rate": flagged / len(texts) if texts else 0.0,
+            "top_entities": dict(top)}
