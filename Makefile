@@ -46,12 +46,13 @@ test: setup test-setup
 	$(BIN)/python -m pytest -q
 
 # Speed figures (printed, never asserted): judges' throughput, registry vs bare TRL overhead and the
-# reference log-prob speed-up, batched vs one-prompt generation.
+# reference log-prob speed-up, batched vs one-prompt generation, harmful-token filtering vs plain greedy.
 bench: setup
 	$(BIN)/python scripts/bench_judges.py --profile cpu
 	$(BIN)/python scripts/bench_judges.py --profile cpu --harm-judges --n 256 --threads 2
 	$(BIN)/python scripts/bench_align.py --profile cpu --steps 3 --pairs 8
 	$(BIN)/python scripts/bench_generation.py --prompts 32 --batch-size 32
+	$(BIN)/python scripts/bench_filter.py --prompts 32 --batch-size 32 --new-tokens 64
 
 clean:
 	rm -rf _build book/executed/smoke book/results/smoke
