@@ -104,13 +104,37 @@ def test_intent_training_set_never_uses_evaluation_prompts_and_drops_ambiguous_p
     assert {r["label"] for r in rows if r["source"] in ("lima", "gsm8k_train")} == {0}
 
 
+def test_sampled_prompts_are_distinct_seeded_and_in_order():
+    prompts = [f"p{i}" for i in range(20)] + ["p3", "p4"]
+    assert harmtype.sample_prompts(prompts, None, seed=0) == [f"p{i}" for i in range(20)]
+    picked = harmtype.sample_prompts(prompts, 5, seed=1)
+    assert picked == harmtype.sample_prompts(prompts, 5, seed=1) and len(set(picked)) == 5
+    assert picked == sorted(picked, key=lambda p: int(p[1:]))
+
+
+def test_explicit_validation_scores_lexicon_hits_against_any_flagged_category(lexicon):
+    rows = [{"prompt": "where to buy cocaine", "S": 0, "H": 1}, {"prompt": "a nice day", "S": 0, "H": 0},
+            {"prompt": "cocaine and a bomb", "S": 1, "H": 0}, {"prompt": "lovely weather", "S": 0, "H": 0},
+            {"prompt": "unlabelled bomb", "S": None, "H": 1}]
+    out = harmtype.explicit_validation(rows, lexicon, ["S", "H"])
+    assert out["n"] == 4 and out["positives"] == 2          # the row with an unlabelled category is left out
+    assert out["roc_auc"] == 1.0 and out["recall"] == 1.0 and out["false_positive_rate"] == 0.0
+
+
+def test_the_validation_summary_holds_each_signal_to_its_floor():
+    validation = {"xstest": {"accuracy": 0.9, "safe_prompts_flagged": 0.2}, "explicit_moderation": {"roc_auc": 0.86}}
+    summary = harmtype.validation_summary(validation)
+    assert summary["floor_met"] == {"intent_xstest_accuracy": True, "safe_flagged_rate": False, "explicit_auc": True}
+
+
 @pytest.mark.slow
-def test_data_notebook_runs_on_the_smoke_profile():
+def test_harm_types_notebook_runs_on_the_smoke_profile():
     from safealign import io, pipeline
 
-    pipeline.run("smoke", force=["data"], only=["data"])
-    result = io.read_result("smoke", "data")
-    assert result["prompt_overlap"] == 0
-    assert sum(result["split_pairs"].values()) == result["pairs_total"]
+    pipeline.run("smoke", force=["harm-types"], only=["data", "harm-types"])
+    result = io.read_result("smoke", "harm_types")
     assert set(result["harm_type_counts"]["ALERT"]) == set(harmtype.HARM_TYPES)
     assert 0.5 < result["labeller"]["validation"]["out_of_fold"]["roc_auc"] <= 1
+    checked = io.read_result("smoke", "data")["harmtype_validation"]
+    assert checked == result["harmtype_validation"]
+    assert set(checked) >= {"intent_xstest_accuracy", "safe_flagged_rate", "explicit_auc", "floor_met"}

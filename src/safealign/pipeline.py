@@ -52,6 +52,7 @@ def stages(profile: str) -> list[Stage]:
     out = [
         Stage("overview", "01_overview.ipynb", sections=["overview"]),
         Stage("data", "02_data.ipynb", sections=["data", "splits"]),
+        Stage("harm-types", "02b_harm_types.ipynb", after=["data"], sections=["harm_types", "data", "splits"]),
         Stage("judges", "03_judges.ipynb", after=["data"], sections=["judges", "data", "splits"], artifacts=["judges"]),
         Stage("harm-judges", "03b_harm_judges.ipynb", after=["data"],
               sections=["judging", "judges", "data", "splits", "eval"], artifacts=["judging"]),
@@ -62,7 +63,7 @@ def stages(profile: str) -> list[Stage]:
     for m in METHODS:
         out += [
             Stage(f"align-{m}", "04_align.ipynb", params={"method": m}, after=["data"],
-                  sections=["align", "data", "splits"], artifacts=[f"align/{m}"],
+                  sections=["align", "launch", "data", "splits"], artifacts=[f"align/{m}"],
                   title=f"Aligning with {METHODS[m].label}"),
             Stage(f"eval-{m}", "05_evaluate.ipynb", params={"model": m}, after=["judges", "harm-judges", f"align-{m}"],
                   sections=["eval", "judges", "judging"], on_demand=[f"align-{m}"], title=f"Evaluating {METHODS[m].label}"),

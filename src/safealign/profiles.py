@@ -13,12 +13,20 @@ that overrides nothing); every size is required.
 
 Users add profiles in a YAML file named by $SAFEALIGN_PROFILES (same layout; its `defaults` are ignored,
 the book's defaults apply underneath).
+
+Wing sections. A section that only one wing reads (paper B's harm types, mixing, filtering, the launcher)
+is typed by a dataclass in that wing's own module, declared in the profile's `wings` mapping
+(section name -> "module:Class", module relative to safealign). The section sits at the top level of the
+profile like any other and is validated the same way; `settings.harm_types` reads it. Adding or changing a
+wing section edits profiles.yaml and the wing's module, never this file, so stages that do not read it keep
+their fingerprints.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib
 import os
 import types
 import typing
@@ -96,29 +104,10 @@ class GeneralPool(Section):
 
 
 @section
-class Intent(Section):
-    per_source: Size
-    max_length: int
-    C: float
-    folds: int
-    threshold: float
-
-
-@section
-class LexiconSettings(Section):
-    max_benign_docs: int
-
-
-@section
 class Data(Section):
     source: str | None
     version: str
     general: GeneralPool
-    intent: Intent
-    lexicon: LexiconSettings
-    label_per_dataset: Size
-    xstest: Size
-    rule_sample: int
 
 
 @section
@@ -330,6 +319,16 @@ class Settings(Section):
     judging: Judging
     align: Align
     eval: Eval
+    wings: dict[str, str]  # wing sections: name -> "module:Class" (module relative to safealign)
+
+    def __getattr__(self, name: str) -> Any:
+        wing_sections = self.__dict__.get("_wing_sections", {})
+        if name in wing_sections:
+            return wing_sections[name]
+        raise AttributeError(f"settings of profile {self.__dict__.get('name')!r} have no section {name!r}")
+
+    def keys(self):
+        return [k for k in super().keys()] + list(self.__dict__.get("_wing_sections", {}))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -455,12 +454,44 @@ def load(profile: str) -> Settings:
 @lru_cache(maxsize=None)
 def _load(profile: str, user_file: str | None) -> Settings:
     where = f"profile {profile!r} ({_all()['_files'].get(profile, PROFILE_FILE)})"
-    return _build(Settings, merged(profile), "", where)
+    return _typed(merged(profile), where)
 
 
 def from_dict(values: dict, profile: str = "<dict>") -> Settings:
     """Typed settings from plain nested dicts (tests, tools): validated like a profile."""
-    return _build(Settings, values, "", f"profile {profile!r}")
+    return _typed(values, f"profile {profile!r}")
+
+
+def wing_class(spec: str, key: str, where: str) -> type:
+    """The section dataclass named by a `wings` entry ("data.harmtype:HarmTypeSettings")."""
+    module_name, _, class_name = spec.partition(":")
+    if not module_name or not class_name:
+        raise ProfileError(f"{where}: key {key!r} is {spec!r}, expected 'module:Class'")
+    try:
+        module = importlib.import_module(f"safealign.{module_name}")
+    except ModuleNotFoundError as err:
+        raise ProfileError(f"{where}: key {key!r} names module safealign.{module_name}, which does not exist") from err
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls) and issubclass(cls, Section)):
+        raise ProfileError(f"{where}: key {key!r}: safealign.{module_name} has no settings section {class_name!r}")
+    return cls
+
+
+def _typed(values: dict, where: str) -> Settings:
+    values = dict(values)
+    declared = _build(dict[str, str], values.get("wings", {}), "wings", where)
+    wing_values = {}
+    for name in declared:
+        if name in {f.name for f in dataclasses.fields(Settings)}:
+            raise ProfileError(f"{where}: key 'wings.{name}' names a core section")
+        if name not in values:
+            raise ProfileError(f"{where}: missing key {name} (a wing section declared in `wings`)")
+        wing_values[name] = values.pop(name)
+    settings = _build(Settings, {**values, "wings": dict(declared)}, "", where)
+    sections = {name: _build(wing_class(spec, f"wings.{name}", where), wing_values[name], name, where)
+                for name, spec in declared.items()}
+    object.__setattr__(settings, "_wing_sections", types.MappingProxyType(sections))
+    return settings
 
 
 def override(settings: Settings, changes: dict[str, Any]) -> Settings:

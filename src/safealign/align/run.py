@@ -115,12 +115,14 @@ def train(settings: dict, name: str, pairs: datasets.Dataset | None = None, save
     if any(not math.isfinite(row.get("grad_norm", 0.0)) for row in history):
         raise RuntimeError(f"align-{m.name}: training diverged (non-finite gradient); see {workdir}")
     steps = trainer.state.global_step
-    batch_pairs = config.per_device_train_batch_size * config.gradient_accumulation_steps
+    processes = trainer.accelerator.num_processes
+    batch_pairs = config.per_device_train_batch_size * config.gradient_accumulation_steps * processes
     if m.trainer == "kto":
         batch_pairs //= 2  # a KTO row is one answer: two rows hold the text of one pair
     tokens = history[-1].get("num_tokens") if history else None
     if tokens is None:  # ORPO does not count tokens: count the non-padding tokens of the rows it saw
-        tokens = _orpo_tokens(trainer.train_dataset, steps * config.per_device_train_batch_size * config.gradient_accumulation_steps)
+        tokens = _orpo_tokens(trainer.train_dataset, steps * config.per_device_train_batch_size
+                              * config.gradient_accumulation_steps * processes)
 
     result = {
         "method": m.name, "label": m.label, "trainer": type(trainer).__name__, "loss_type": m.loss_type,
@@ -134,9 +136,12 @@ def train(settings: dict, name: str, pairs: datasets.Dataset | None = None, save
         "final_loss": _tail_mean(history, "loss"), "train_loss": output.training_loss,
         "reward_accuracy": _tail_mean(history, "rewards/accuracies"),
         "reward_margin": _tail_mean(history, "rewards/margins"),
-        "device": device,
+        "device": device, "processes": processes,
     }
     run = Run(result=result, history=history)
+    if save and not trainer.accelerator.is_main_process:  # one writer: the main process saves, the others wait
+        trainer.accelerator.wait_for_everyone()
+        return run
     if save:
         run.policy_dir = save_policy(trainer, tokenizer, policy_dir(settings["name"], name))
         # the weights' identity, committed with the result: evaluations key their kept answers on it
@@ -145,6 +150,7 @@ def train(settings: dict, name: str, pairs: datasets.Dataset | None = None, save
         runs = paths.runs_dir()
         result["policy_dir"] = str(run.policy_dir.relative_to(runs) if run.policy_dir.is_relative_to(runs) else run.policy_dir)
         io.write_json(run.policy_dir / "training_log.json", history)
+        trainer.accelerator.wait_for_everyone()
     return run
 
 

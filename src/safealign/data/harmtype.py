@@ -27,7 +27,35 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from ..profiles import Section, Size, section
+
 HARM_TYPES = ("IHD", "EHD", "MHD", "benign")
+
+
+
+@section
+class IntentSettings(Section):
+    per_source: Size  # max prompts per training source; None = all
+    max_length: int   # MiniLM tokens per prompt
+    C: float
+    folds: int        # out-of-fold scores for the training prompts
+    threshold: float
+
+
+@section
+class LexiconSettings(Section):
+    max_benign_docs: int  # prune HurtLex lemmas found in more benign texts than this
+
+
+@section
+class HarmTypeSettings(Section):
+    """profiles.yaml section `harm_types` (a wing section: stage harm-types reads it)."""
+    intent: IntentSettings
+    lexicon: LexiconSettings
+    label_per_dataset: Size  # prompts labelled per dataset; None = all
+    xstest: Size             # XSTest prompts validating the intent signal; None = all 450
+    rule_sample: int         # prompts compared with the hand-checkable rule
+
 
 # Curated risk entities: terms whose mere presence is explicit harmful content, whatever the intent.
 RISK_ENTITIES: dict[str, tuple[str, ...]] = {
@@ -313,3 +341,51 @@ def intent_scores(texts: Sequence[str], classifier: IntentClassifier, train_text
     unseen = [t for t in texts if t not in held]
     fresh = dict(zip(unseen, classifier.predict_proba(unseen))) if unseen else {}
     return np.array([held[t] if t in held else fresh[t] for t in texts], dtype=float)
+
+
+# ---------------------------------------------------------------------------------------------
+# the stage's pieces (notebooks/02b_harm_types.ipynb)
+
+# issue floors for the labeller's two signals (paper B's types are only as good as these)
+FLOORS = {"intent_xstest_accuracy": 0.85, "safe_flagged_rate": 0.15, "explicit_auc": 0.85}
+
+
+def sample_prompts(prompts: Sequence[str], n: int | None, seed: int) -> list[str]:
+    """The distinct prompts in order, or a seeded sample of n of them (kept in order)."""
+    prompts = list(dict.fromkeys(prompts))
+    if n and len(prompts) > n:
+        rng = np.random.default_rng(seed)
+        prompts = [prompts[i] for i in sorted(rng.choice(len(prompts), n, replace=False))]
+    return prompts
+
+
+def label_dataset(prompts: Sequence[str], lexicon: Lexicon, classifier: IntentClassifier, train_texts: Sequence[str],
+                  oof: Sequence[float], threshold: float, per_dataset: int | None, seed: int) -> list[dict]:
+    """label_prompts over a dataset's distinct prompts (sampled to per_dataset), intent scored out of fold."""
+    prompts = sample_prompts(prompts, per_dataset, seed)
+    return label_prompts(prompts, lexicon, intent_scores(prompts, classifier, train_texts, oof), threshold)
+
+
+def explicit_validation(rows: Sequence[dict], lexicon: Lexicon, categories: Sequence[str]) -> dict:
+    """The explicit signal (number of distinct lexicon terms) against human category labels: ROC-AUC of
+    'any category flagged', over rows whose every category is labelled."""
+    from sklearn.metrics import roc_auc_score
+
+    labelled = [r for r in rows if all(r.get(c) is not None for c in categories)]
+    y = np.array([int(any(r[c] for c in categories)) for r in labelled])
+    hits = np.array([len(lexicon.matches(r["prompt"])) for r in labelled], dtype=float)
+    flagged = hits > 0
+    return {"n": int(len(y)), "positives": int(y.sum()), "roc_auc": float(roc_auc_score(y, hits)),
+            "flagged": float(flagged.mean()), "recall": float(flagged[y == 1].mean()),
+            "false_positive_rate": float(flagged[y == 0].mean())}
+
+
+def validation_summary(validation: dict) -> dict:
+    """The three numbers the labeller is held to, with the floors and whether each is met."""
+    values = {"intent_xstest_accuracy": validation["xstest"]["accuracy"],
+              "safe_flagged_rate": validation["xstest"]["safe_prompts_flagged"],
+              "explicit_auc": validation["explicit_moderation"]["roc_auc"]}
+    met = {"intent_xstest_accuracy": values["intent_xstest_accuracy"] >= FLOORS["intent_xstest_accuracy"],
+           "safe_flagged_rate": values["safe_flagged_rate"] <= FLOORS["safe_flagged_rate"],
+           "explicit_auc": values["explicit_auc"] >= FLOORS["explicit_auc"]}
+    return {**values, "floors": dict(FLOORS), "floor_met": met}

@@ -1,0 +1,67 @@
+"""The launcher: one process in the notebook, or many through torchrun (CPU) / accelerate (GPU)."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from safealign import paths, profiles
+from safealign.align import launch
+
+CONFIGS = sorted((paths.REPO_ROOT / "configs" / "accelerate").glob("*.yaml"))
+
+
+def test_the_cpu_profile_trains_in_the_notebooks_process():
+    assert launch.in_process(profiles.load("cpu"))
+    assert not launch.in_process(profiles.override(profiles.load("smoke"), {"launch.num_processes": 2}))
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
+def test_every_accelerate_config_parses_and_a_gpu_profile_uses_it(config):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    loaded = load_config_from_file(str(config))
+    assert loaded.distributed_type is not None and loaded.mixed_precision == "bf16"
+    used = {profiles.load(n).launch.accelerate_config for n in profiles.names()}
+    assert str(config.relative_to(paths.REPO_ROOT)) in used
+
+
+def test_the_gpu_profile_names_an_existing_deepspeed_config():
+    settings = profiles.load("gpu")
+    config = launch.config_path(settings)
+    assert yaml.safe_load(config.read_text())["distributed_type"] == "DEEPSPEED"
+    cmd = launch.command(settings, "dpo", Path("s.json"), Path("o.json"), device="cuda")
+    assert cmd[1:3] == ["-m", "accelerate.commands.launch"] and str(config) in cmd
+    assert cmd[cmd.index("--num_processes") + 1] == str(settings.launch.num_processes)
+
+
+def test_cpu_processes_start_through_torchrun():
+    settings = profiles.override(profiles.load("smoke"), {"launch.num_processes": 2})
+    cmd = launch.command(settings, "ipo", Path("s.json"), Path("o.json"), device="cpu")
+    assert cmd[1:3] == ["-m", "torch.distributed.run"] and cmd[cmd.index("--nproc_per_node") + 1] == "2"
+    assert cmd[-6:] == ["--settings", "s.json", "--method", "ipo", "--out", "o.json"]
+
+
+def test_bad_launch_settings_are_named():
+    with pytest.raises(ValueError, match="launch.num_processes"):
+        launch.command(profiles.override(profiles.load("smoke"), {"launch.num_processes": 0}), "dpo",
+                       Path("s"), Path("o"), device="cpu")
+    missing = profiles.override(profiles.load("smoke"), {"launch.accelerate_config": "configs/accelerate/nope.yaml"})
+    with pytest.raises(FileNotFoundError, match="launch.accelerate_config"):
+        launch.config_path(missing)
+    with pytest.raises(profiles.ProfileError, match="launch.num_gpus"):
+        profiles.override(profiles.load("smoke"), {"launch.num_gpus": 2})
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_train_like_one_process_with_the_same_global_batch():
+    """Data parallel over gloo: 2 processes x batch 1 see the pairs one process sees at batch 2, in the
+    same order, so the logged losses agree (tolerance 1e-5: gradient all-reduce sums in another order)."""
+    one = profiles.override(profiles.load("smoke"), {"align.hyper.per_device_train_batch_size": 2})
+    two = profiles.override(one, {"launch.num_processes": 2, "align.hyper.per_device_train_batch_size": 1})
+    single = launch.train(one, "dpo")
+    multi = launch.train(two, "dpo")
+    assert (single.result["processes"], multi.result["processes"]) == (1, 2)
+    assert multi.result["steps"] == single.result["steps"] and multi.result["pairs_seen"] == single.result["pairs_seen"]
+    assert [r["loss"] for r in multi.history] == pytest.approx([r["loss"] for r in single.history], abs=1e-5)
+    assert (multi.policy_dir / "model.safetensors").exists()
