@@ -48,7 +48,7 @@ def stages(profile: str) -> list[Stage]:
     """The book's stages for `profile`, in dependency order (each method aligned, then evaluated)."""
     from .align import METHODS
 
-    profiles.load(profile)  # validates the name
+    settings = profiles.load(profile)  # validates the name
     out = [
         Stage("overview", "01_overview.ipynb", sections=["overview"]),
         Stage("data", "02_data.ipynb", sections=["data", "splits"]),
@@ -68,6 +68,10 @@ def stages(profile: str) -> list[Stage]:
             Stage(f"eval-{m}", "05_evaluate.ipynb", params={"model": m}, after=["judges", "harm-judges", f"align-{m}"],
                   sections=["eval", "judges", "judging"], on_demand=[f"align-{m}"], title=f"Evaluating {METHODS[m].label}"),
         ]
+    filtered = [m for m in settings.filtering.models if m != "base"]
+    out.append(Stage("filtering", "08_filtering.ipynb", after=["harm-types", "judges", "harm-judges"]
+                     + [f"align-{m}" for m in filtered], sections=["filtering", "eval", "judges", "judging", "data"],
+                     on_demand=[f"align-{m}" for m in filtered]))
     out.append(Stage("results", "06_results.ipynb", after=["eval-base"] + [f"eval-{m}" for m in METHODS],
                      sections=["eval"]))
     out.append(Stage("answers", "07_answers.ipynb", after=["eval-base"] + [f"eval-{m}" for m in METHODS],

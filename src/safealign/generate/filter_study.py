@@ -1,0 +1,231 @@
+"""Paper B §4.3 measured: harmful-token filtering at decoding, with and without, on the same prompts.
+
+For notebooks/08_filtering.ipynb (stage `filtering`; profile section `filtering`). Each setting is a
+generation backend whose logits processor is named by everything that decides its answers — the store's
+version and digest, k, max_k and w — so the answer cache (book/answers/<profile>/filtering/) keeps every
+setting's answers apart and a re-run re-scores without generating:
+
+    off             plain greedy (the evaluation chapter's decoding)
+    store           Algorithm 1: candidates completing a stored entity are removed (w = 0)
+    store+reward    Algorithm 1 with eq. 14's w · r_safety, r = the lexical token reward
+                    (judges.token_reward, trained on toxic-spans train only; never the book's judge)
+
+Per setting: ALERT S (Def. 4, the harm judge), safety per harm type of the ALERT prompts (the harm-types
+stage's labels), over-refusal on XSTest's safe prompts, GSM8K exact match (a generation task: the filter
+acts on it; log-likelihood tasks cannot change under a decoding filter), generation seconds per new token
+against `off`, and paired differences against `off` (same prompts: McNemar and a paired bootstrap).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from .. import data, models, paths
+from ..profiles import Section, section
+from . import backend as backends
+from .answer_cache import AnswerCache
+from .filtering import RiskFilter
+
+SETTINGS = ("off", "store", "store+reward")
+
+# paper B §4.3 (Qwen2-7B with and without the filter): natural safety and precision on general data
+PAPER_B = {"natural_safety": {"off": 0.902, "filtered": 0.967}, "precision": {"off": 0.5185, "filtered": 0.5180}}
+
+
+@section
+class FilterSettings(Section):
+    """profiles.yaml section `filtering` (a wing section: stage `filtering` reads it)."""
+    store: str | None          # a risk-store SQLite file; None = runs/<profile>/risk/store.sqlite, seeded on first use
+    models: list[str]          # models filtered: "base" and aligned methods
+    k: int                     # candidates rescored per step
+    max_k: int                 # k is widened x4 up to this when every candidate is forbidden
+    weight: float              # w of the store+reward setting (eq. 14)
+    sweep_weights: list[float]  # w sweep (k fixed), first model, ALERT only
+    sweep_k: list[int]         # k sweep (w = weight), first model, ALERT only
+    gsm8k: int                 # GSM8K test items for the general-ability check
+    gsm8k_max_new_tokens: int
+
+
+def store_path(settings) -> Path:
+    name = settings.filtering.store
+    if name is None:
+        return paths.run_dir(settings.name, "risk") / "store.sqlite"
+    path = Path(name)
+    return path if path.is_absolute() else paths.REPO_ROOT / path
+
+
+def open_store(settings):
+    """The profile's risk store; a missing default store is created with the documented seed (version 1)."""
+    from ..risk import RiskStore
+    from ..risk.seed import shipped_seed_rows
+
+    path = store_path(settings)
+    if not path.exists() and settings.filtering.store is not None:
+        raise FileNotFoundError(f"filtering.store of profile {settings.name!r} names {path}, which does not exist "
+                                f"(create it with `safealign-risk --db {path} seed`)")
+    store = RiskStore(path)
+    if store.version() == 0:
+        store.import_rows(shipped_seed_rows()[0], where="seed", skip_existing=True, action="seed")
+    return store
+
+
+@lru_cache(maxsize=4)
+def lexical_reward(tokenizer_name: str):
+    from ..judges.token_reward import LexicalTokenReward
+
+    rows = [r for r in data.load("toxic_spans") if r["split"] == "train"]
+    return LexicalTokenReward(models.load_tokenizer(tokenizer_name), rows)
+
+
+def processor_name(store, k: int, max_k: int, weight: float, reward_identity: dict | None = None) -> str:
+    """Everything that decides the filtered answers besides the filter's code (generate.filtering, whose
+    digest the backend identity adds): the store's version and content, k, max_k, w and the reward."""
+    reward = f",reward={reward_identity['reward']}:{reward_identity['table']}" if reward_identity else ""
+    return f"risk_filter[store=v{store.version()}:{store.digest()[:12]},k={k},max_k={max_k},w={weight:g}{reward}]"
+
+
+def register(settings, store, k: int, weight: float) -> str:
+    """Register the filter setting as a logits processor of every backend; returns its name."""
+    reward = lexical_reward(settings.policy_model) if weight else None
+    name = processor_name(store, k, settings.filtering.max_k, weight, reward.identity if reward else None)
+    matcher = store.matcher()
+
+    def build(tokenizer, _settings):
+        return RiskFilter(tokenizer, matcher, k=k, weight=weight, reward=reward, max_k=settings.filtering.max_k)
+
+    backends.register_processor(name, "generate.filtering", build)
+    return name
+
+
+def backend(profile: str, model: str, settings, processor: str | None):
+    from ..evaluate.run import load_model_under_test, model_identity
+
+    return backends.HFBackend(lambda: load_model_under_test(profile, model, settings, "cpu"),
+                              model_identity(profile, model, settings), logits_processor=processor, settings=settings)
+
+
+def cache_path(profile: str, model: str, k: int | None, weight: float = 0.0) -> Path:
+    """One answer file per model and setting (the store's version is in the entries' keys, not the name)."""
+    slug = "off" if k is None else f"k{k}-w{weight:g}"
+    return paths.answers_dir(profile) / "filtering" / f"{model}--{slug}.json"
+
+
+def gsm8k_items(n: int, seed: int):
+    from ..evaluate.capability import _sample
+
+    ds = data.load("gsm8k", split="test")
+    return ds.select(_sample(len(ds), n, seed))
+
+
+def gsm8k_score(generate, n: int, max_new_tokens: int, batch_size: int, seed: int) -> dict:
+    """evaluate.capability's GSM8K (same items, prompt and scoring) through any generate function."""
+    from ..evaluate.capability import _normalise_number, exact_match, last_number
+
+    rows = gsm8k_items(n, seed)
+    prompts = [f"{q}\nSolve it step by step and end with the final answer as '#### <number>'." for q in rows["question"]]
+    answers = generate(prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, desc="gsm8k")
+    result = exact_match([_normalise_number(last_number(a)) for a in answers],
+                         [_normalise_number(f) for f in rows["final"]])
+    correct = [_normalise_number(last_number(a)) == _normalise_number(f) for a, f in zip(answers, rows["final"])]
+    return result, [{"benchmark": "gsm8k", "prompt": p, "answer": a, "correct": c}
+                    for p, a, c in zip(prompts, answers, correct)]
+
+
+def by_harm_type(records: list[dict], harm_type_of: dict[str, str], n_boot: int, seed: int) -> dict:
+    """The ALERT safe rate per harm type of the prompt (IHD / EHD / MHD / benign), each with its CI."""
+    from ..evaluate.run import stratified_rate
+
+    out = {}
+    for kind in sorted({harm_type_of.get(r["prompt"], "unlabelled") for r in records}):
+        rows = [r for r in records if harm_type_of.get(r["prompt"], "unlabelled") == kind]
+        rate = stratified_rate([r["safe"] for r in rows], [r["category"] for r in rows], n_boot=n_boot, seed=seed)
+        out[kind] = {"score": rate["overall"], "ci95": rate["ci95"], "n": rate["n"]}
+    return out
+
+
+def seconds_per_token(cache: AnswerCache, tokenizer) -> dict:
+    """Generation seconds per new token over the entries this run used (as recorded when generated)."""
+    seconds = tokens = 0.0
+    for key in cache.used:
+        entry = cache.entries[key]
+        if entry["call"] != "generate":
+            continue
+        answers = entry["value"]
+        flat = [a for group in answers for a in (group if isinstance(group, list) else [group])]
+        tokens += sum(len(ids) for ids in tokenizer(flat, add_special_tokens=False)["input_ids"]) if flat else 0
+        seconds += entry["seconds"]
+    return {"seconds": round(seconds, 1), "new_tokens": int(tokens),
+            "seconds_per_token": seconds / tokens if tokens else None}
+
+
+def measure(profile: str, model: str, settings, store, k: int | None, weight: float, judge, detector,
+            harm_type_of: dict[str, str], alert_only: bool = False) -> tuple[dict, list[dict]]:
+    """One model under one filter setting (k None = off): ALERT S and per-type safety, and unless
+    `alert_only` over-refusal and GSM8K; seconds per new token as recorded when the answers were generated."""
+    from ..evaluate.run import run_alert, run_over_refusal
+
+    cfg, seed = settings.eval, settings.seed
+    processor = None if k is None else register(settings, store, k, weight)
+    b = backend(profile, model, settings, processor)
+    cache = AnswerCache(cache_path(profile, model, k, weight), b)
+    gen = cache.generate
+    result = {"model": model, "k": k, "weight": weight if k is not None else None, "processor": processor}
+    result["alert"], records = run_alert(gen, judge, {**cfg.common, **cfg.alert}, seed, None, detector)
+    result["safety_by_type"] = by_harm_type(records, harm_type_of, cfg.common.n_boot, seed)
+    if not alert_only:
+        result["over_refusal"], rec = run_over_refusal(gen, detector, {**cfg.common, **cfg.xstest}, seed)
+        records += rec
+        result["general"], rec = gsm8k_score(gen, settings.filtering.gsm8k, settings.filtering.gsm8k_max_new_tokens,
+                                             cfg.common.batch_size, seed)
+        records += rec
+    result["timing"] = seconds_per_token(cache, models.load_tokenizer(settings.policy_model))
+    result["answer_cache"] = {"hits": cache.hits, "misses": cache.misses, "model_loaded": b.loaded}
+    cache.save(keep_only_used=not alert_only)  # an ALERT-only pass must not drop a full pass's other answers
+    return result, records
+
+
+def settings_of(settings) -> dict[str, tuple[int | None, float]]:
+    """The three compared settings as (k, w): off, store (w = 0), store+reward (w = filtering.weight)."""
+    f = settings.filtering
+    return {"off": (None, 0.0), "store": (f.k, 0.0), "store+reward": (f.k, f.weight)}
+
+
+def sweep_points(settings) -> list[tuple[int, float]]:
+    """(k, w) of the sweeps: every w at k = filtering.k, every k at w = filtering.weight."""
+    f = settings.filtering
+    points = [(f.k, w) for w in f.sweep_weights] + [(k, f.weight) for k in f.sweep_k]
+    return list(dict.fromkeys(points))
+
+
+def paired_vs_off(off_records: list[dict], on_records: list[dict], population: dict[str, int], n_boot: int,
+                  seed: int) -> dict:
+    """S with the filter minus S without, on the same ALERT prompts (paired bootstrap CI, McNemar p)."""
+    from ..report.paired import matched, paired_difference
+
+    a, b, groups = matched(off_records, on_records, "alert")
+    return paired_difference(a, b, groups, population, n_boot=n_boot, seed=seed)
+
+
+def answers_changed(off_records: list[dict], on_records: list[dict], benchmark: str) -> dict:
+    off = {r["prompt"]: r["answer"] for r in off_records if r["benchmark"] == benchmark}
+    on = {r["prompt"]: r["answer"] for r in on_records if r["benchmark"] == benchmark}
+    changed = sum(off[p] != on[p] for p in off if p in on)
+    return {"changed": changed, "n": len(off), "share": changed / len(off) if off else None}
+
+
+def worked_example(settings, store, prompt: str, model_name: str = "base", profile: str | None = None,
+                   max_new_tokens: int = 48) -> dict:
+    """One greedy answer with the store filter, every blocked candidate kept, beside the unfiltered answer."""
+    from transformers import LogitsProcessorList
+
+    from ..evaluate.run import load_model_under_test
+    from . import hf
+
+    model, tokenizer = load_model_under_test(profile or settings.name, model_name, settings, "cpu")
+    f = RiskFilter(tokenizer, store.matcher(), k=settings.filtering.k, max_k=settings.filtering.max_k, keep_events=True)
+    plain = hf.generate(model, tokenizer, [prompt], max_new_tokens=max_new_tokens)[0]
+    filtered = hf.generate(model, tokenizer, [prompt], max_new_tokens=max_new_tokens,
+                           logits_processor=LogitsProcessorList([f]))[0]
+    return {"prompt": prompt, "plain": plain, "filtered": filtered, "events": f.trace.events,
+            "blocked": f.trace.blocked, "ended": f.trace.ended}

@@ -1,0 +1,91 @@
+"""The filtering study's pieces: settings named in full for the answer cache, the store opened or seeded,
+the sweep's points, safety per harm type, and the paired view against the filter off."""
+
+import pytest
+
+from safealign import profiles
+from safealign.generate import backend as backends
+from safealign.generate import filter_study
+from safealign.generate.answer_cache import AnswerCache
+from safealign.risk import RiskStore
+
+
+@pytest.fixture()
+def store(tmp_path):
+    s = RiskStore(tmp_path / "store.sqlite")
+    s.add("cocaine", "drugs", "test", "a drug")
+    yield s
+    s.close()
+
+
+def smoke_with(tmp_path, **changes):
+    return profiles.override(profiles.load("smoke"), {f"filtering.{k}": v for k, v in changes.items()})
+
+
+def test_the_processor_name_changes_with_everything_that_decides_the_answers(store):
+    base = filter_study.processor_name(store, 10, 160, 0.0)
+    assert filter_study.processor_name(store, 10, 160, 0.0) == base
+    assert len({base, filter_study.processor_name(store, 5, 160, 0.0), filter_study.processor_name(store, 10, 40, 0.0),
+                filter_study.processor_name(store, 10, 160, 0.5),
+                filter_study.processor_name(store, 10, 160, 0.5, {"reward": "r", "table": "t"})}) == 5
+    store.add("heroin", "drugs", "test", "another")
+    assert filter_study.processor_name(store, 10, 160, 0.0) != base   # a new store version
+
+
+def test_a_changed_store_misses_the_answer_cache(tmp_path, store, monkeypatch):
+    settings = smoke_with(tmp_path)
+    monkeypatch.setattr(backends, "PROCESSORS", dict(backends.PROCESSORS))
+    first = filter_study.register(settings, store, 5, 0.0)
+    key = lambda name: AnswerCache(tmp_path / "a.json", backends.HFBackend(  # noqa: E731
+        lambda: None, {"model": "tiny"}, logits_processor=name)).key("generate", ["generate.backend"], {"p": 1})
+    before = key(first)
+    store.remove("cocaine", "not needed")
+    assert key(filter_study.register(settings, store, 5, 0.0)) != before
+
+
+def test_a_named_store_must_exist_and_an_empty_one_is_seeded(tmp_path):
+    missing = smoke_with(tmp_path, store=str(tmp_path / "nope.sqlite"))
+    with pytest.raises(FileNotFoundError, match="filtering.store"):
+        filter_study.open_store(missing)
+    RiskStore(tmp_path / "new.sqlite").close()
+    seeded = filter_study.open_store(smoke_with(tmp_path, store=str(tmp_path / "new.sqlite")))
+    assert seeded.version() == 1 and seeded.stats()["entities"] > 50
+    assert filter_study.open_store(smoke_with(tmp_path, store=str(tmp_path / "new.sqlite"))).version() == 1
+
+
+def test_the_sweep_covers_each_w_at_k_and_each_k_at_w_once():
+    settings = profiles.override(profiles.load("smoke"), {"filtering.k": 5, "filtering.weight": 0.5,
+                                                          "filtering.sweep_weights": [0.5, 2.0], "filtering.sweep_k": [2, 5]})
+    assert filter_study.sweep_points(settings) == [(5, 0.5), (5, 2.0), (2, 0.5)]
+    assert filter_study.settings_of(settings) == {"off": (None, 0.0), "store": (5, 0.0), "store+reward": (5, 0.5)}
+
+
+def test_safety_by_harm_type_groups_prompts_by_their_label():
+    records = [{"prompt": "a", "category": "c1", "safe": True}, {"prompt": "b", "category": "c1", "safe": False},
+               {"prompt": "c", "category": "c2", "safe": True}, {"prompt": "d", "category": "c2", "safe": True}]
+    out = filter_study.by_harm_type(records, {"a": "IHD", "b": "IHD", "c": "EHD"}, n_boot=50, seed=0)
+    assert out["IHD"]["score"] == 0.5 and out["IHD"]["n"] == 2
+    assert out["EHD"]["score"] == 1.0 and out["unlabelled"]["n"] == 1
+
+
+def test_answers_changed_compares_the_same_prompts():
+    off = [{"benchmark": "alert", "prompt": "a", "answer": "x"}, {"benchmark": "alert", "prompt": "b", "answer": "y"}]
+    on = [{"benchmark": "alert", "prompt": "b", "answer": "y!"}, {"benchmark": "alert", "prompt": "a", "answer": "x"}]
+    assert filter_study.answers_changed(off, on, "alert") == {"changed": 1, "n": 2, "share": 0.5}
+
+
+@pytest.mark.slow
+def test_the_filtering_chapter_writes_what_the_issue_checks_on_the_smoke_profile():
+    from safealign import io, pipeline
+
+    pipeline.run("smoke", only=["data", "harm-types", "judges", "harm-judges"])
+    pipeline.run("smoke", force=["filtering"], only=["filtering"])
+    result = io.read_result("smoke", "filtering/base")
+    assert result["store_version"] >= 1 and set(result["false_positive_rate"]) == {
+        "LIMA (prompt + answer)", "GSM8K train (question)", "XSTest safe prompts"}
+    for name in ("off", "store", "store+reward"):
+        run = result["settings"][name]
+        assert {"alert", "safety_by_type", "over_refusal", "general", "timing"} <= set(run)
+    assert set(result["latency_ratio"]) == {"store", "store+reward"}
+    assert result["settings"]["store"]["vs_off"]["alert_s"]["n"] == result["settings"]["off"]["alert"]["n"]
+    assert io.read_result("smoke", "filtering/sweep")["points"]
