@@ -21,15 +21,14 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-SEED_LAYERS = {  # hidden, intermediate, heads, kv heads, layers (from the models' config.json)
-    "Qwen2-7B": (3584, 18944, 28, 4, 28),
-    "Falcon-11B": (4096, 16384, 32, 8, 60),
-    "Llama-Guard-3-8B": (4096, 14336, 32, 8, 32),
-}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from safealign.cost import SEED_SHAPES  # noqa: E402  (stdlib only: runs where only torch is installed)
 
 
 def _sync(device):
@@ -156,7 +155,10 @@ def check_seed_layers(device, quick):
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     tokens = 8 * 1024 if device.type == "cuda" else 64
     out = {}
-    for name, (hidden, inter, heads, kv, layers) in SEED_LAYERS.items():
+    for name, shape in SEED_SHAPES.items():
+        hidden, heads, kv, layers = shape.hidden, shape.heads, shape.kv_heads, shape.layers
+        # a Llama (SwiGLU) layer with the same MLP FLOPs as the model's own (Falcon's MLP has two matrices)
+        inter = shape.intermediate * shape.mlp_matrices // 3
         if quick:
             hidden, inter, heads, kv = 128, 256, 2, 1
         config = LlamaConfig(hidden_size=hidden, intermediate_size=inter, num_attention_heads=heads,

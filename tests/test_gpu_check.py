@@ -19,4 +19,4 @@ def test_the_gpu_check_runs_every_path_on_cpu_and_writes_json(tmp_path):
         assert "error" not in report[check], report[check]
     assert report["training"]["step_s"] > 0 and 0 < report["training"]["loss"] < 5
     assert report["generation"]["shape_ok"] and report["judge"]["probabilities_ok"]
-    assert set(report["seed_layers"]) - {"wall_s"} == set(gpu_check.SEED_LAYERS)
+    assert set(report["seed_layers"]) - {"wall_s"} == set(gpu_check.SEED_SHAPES)

@@ -47,7 +47,7 @@ def toc_text(profile: str) -> str:
         else:
             lines += [f"      - file: {f}" for f in files]
     lines += ['  - caption: "Using the book"', "    chapters:", "      - file: book/run_your_model",
-              f"      - file: book/generated/{profile}/scale"]
+              f"      - file: book/generated/{profile}/scale", f"      - file: book/generated/{profile}/cost"]
     return "\n".join(lines) + "\n"
 
 

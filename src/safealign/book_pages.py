@@ -67,6 +67,88 @@ def scale_page(profile: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+GPU_CHECK = "gpu_check.json"  # written by scripts/gpu_check.py --out book/results/<profile>/gpu_check.json
+
+
+def cost_page(profile: str, gpu_profile: str = "gpu") -> str:
+    """Markdown: the cost model (safealign.cost) fitted and checked on `profile`'s measured alignment runs,
+    then applied to the gpu profile's sizes at the seeds' model sizes."""
+    from . import cost, models, profiles
+
+    results = paths.results_dir(profile)
+    aligns = {m: r for m in _methods() if (r := _read(results / "align" / f"{m}.json"))}
+    lines = ["# Cost model: the gpu profile at the seeds' sizes", "",
+             "FLOPs, memory and time per stage from `safealign.cost` (standard dense-transformer counts: 6N per "
+             "training token, 4N with LoRA, 2N per reference, prefill or generated token). The CPU utilisation is "
+             f"fitted on this machine's measured `{profile}` alignment runs and checked against the rest; nothing "
+             "on this page is typed by hand.", ""]
+    if not aligns:
+        return "\n".join(lines + ["No alignment run is recorded yet.", ""])
+    from transformers import AutoConfig
+
+    shape = cost.shape_of(AutoConfig.from_pretrained(models.resolve(profiles.load(profile).policy_model)))
+    fit_on = ["dpo"] if "dpo" in aligns else [next(iter(aligns))]
+    utilisation = cost.calibrate(aligns, shape, fit_on)
+    rows = cost.check(aligns, shape, utilisation)
+    lines += [f"## Checked on this machine ({shape.params() / 1e6:.1f}M parameters, 2 cores)", "",
+              f"Utilisation fitted on {', '.join(fit_on)}: **{utilisation:.3f}** of the {cost.CPU_PEAK_FLOPS / 1e9:.0f} "
+              "GFLOP/s fp32 peak. Every run's training time predicted from its tokens with that one number:", ""]
+    lines += _table(["method", "tokens", "reference pass", "measured s", "predicted s", "predicted / measured"],
+                    [list(r.values()) for r in rows]) + [""]
+    ratios = sorted(r["predicted / measured"] for r in rows)
+    lines += [f"Predicted / measured ranges from {ratios[0]} to {ratios[-1]} (median {ratios[len(ratios) // 2]}): "
+              "the runs shared the cores with other jobs, so the measured times carry that noise.", ""]
+    gpu = profiles.load(gpu_profile)
+    pairs = round(47_077 * gpu.splits.policy_train)  # paper A's N after the prompt split
+    tokens = pairs * 2 * gpu.align.max_length * gpu.align.hyper.num_train_epochs
+    gpus = gpu.launch.num_processes
+    lora = gpu.align.lora is not None
+    measured = _read(results.parent / gpu_profile / GPU_CHECK) or _read(results / GPU_CHECK)
+    rows = []
+    for name, s in cost.SEED_SHAPES.items():
+        if name.startswith("Llama-Guard"):
+            continue
+        flops = cost.align_flops(s, tokens, lora, "precomputed" if gpu.align.hyper.precompute_ref_log_probs else "per step")
+        hours = flops / (gpus * cost.H200_BF16_PEAK_FLOPS * cost.ASSUMED_GPU_TRAIN_UTILISATION) / 3600
+        rows.append([name, f"{s.params() / 1e9:.2f}B", f"{flops:.2e}", f"{cost.training_memory_gb(s, lora, gpus):.1f}",
+                     f"{hours:.2f}", (measured or {}).get("seed_layers", {}).get(name, {}).get("model_fwd_bwd_s_estimate")])
+    lines += ["## Alignment on the gpu profile", "",
+              f"{pairs:,} pairs (paper A's N = 47,077 × policy_train {gpu.splits.policy_train}), at most "
+              f"{gpu.align.max_length} tokens per answer (an upper bound: every answer at max_length), "
+              f"{gpu.align.hyper.num_train_epochs:g} epoch, {'LoRA' if lora else 'full fine-tune'}, {gpus} GPUs with "
+              f"`{gpu.launch.accelerate_config}`; time at an assumed {cost.ASSUMED_GPU_TRAIN_UTILISATION:.0%} of the H200's "
+              f"{cost.H200_BF16_PEAK_FLOPS / 1e12:.0f} TFLOP/s bf16 peak. The last column is `scripts/gpu_check.py`'s "
+              "measured forward+backward seconds of the whole model for 8k tokens (one layer timed × depth), when a GPU "
+              "run exists.", ""]
+    lines += _table(["model", "parameters", "training FLOPs", "weights+grads+optimiser GB per GPU (ZeRO-3)",
+                     "hours (assumed utilisation)", "measured fwd+bwd s / 8k tokens"], rows) + [""]
+    evals = [r for p in sorted((results / "eval").glob("*.json")) if (r := _read(p))]
+    if evals:
+        e = evals[0]
+        new = gpu.eval.alert.max_new_tokens
+        prompts = {"ALERT": e["safety_score"].get("population"), "adversarial ALERT": e["asr"].get("population"),
+                   "XSTest safe": e["over_refusal"].get("population")}
+        guard = cost.SEED_SHAPES["Llama-Guard-3-8B"]
+        rows = []
+        for name, n in prompts.items():
+            if not n:
+                continue
+            policy = cost.generation_flops(cost.SEED_SHAPES["Qwen2-7B"], n, 64, new)
+            judge = cost.generation_flops(guard, n, 64 + new, 0)
+            rows.append([name, n, new, f"{policy:.2e}", f"{judge:.2e}",
+                         f"{n * new * cost.decode_seconds_per_step(cost.SEED_SHAPES['Qwen2-7B']) / 256 / 60:.1f}"])
+        lines += ["## Evaluation on the gpu profile (one model)", "",
+                  f"Every shipped prompt, {new} new tokens each (prompts assumed 64 tokens), Qwen2-7B answering and "
+                  "Llama Guard 3 8B judging. Decoding is memory-bound: a step reads every bf16 weight once "
+                  f"({cost.H200_HBM_BYTES_PER_S / 1e12:.1f} TB/s), so minutes are given for batches of 256 sequences.", ""]
+        lines += _table(["benchmark", "prompts", "new tokens", "policy FLOPs", "judge FLOPs", "decode minutes (batch 256)"],
+                        rows) + [""]
+    if measured is None:
+        lines += ["No GPU run of `scripts/gpu_check.py` is recorded yet (no GPU was available to the sessions that "
+                  "built this book): the GPU times above rest on the stated utilisation, not on a measurement.", ""]
+    return "\n".join(lines) + "\n"
+
+
 def _methods() -> list[str]:
     from .align import METHODS
 
@@ -81,8 +163,11 @@ def write(profile: str) -> list[Path]:
     """Write the generated pages of `profile`; returns their paths (each relative page is in the toc)."""
     folder = generated_dir(profile)
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / "scale.md"
-    text = scale_page(profile)
-    if not target.exists() or target.read_text() != text:
-        target.write_text(text)
-    return [target]
+    written = []
+    for name, page in (("scale", scale_page), ("cost", cost_page)):
+        target = folder / f"{name}.md"
+        text = page(profile)
+        if not target.exists() or target.read_text() != text:
+            target.write_text(text)
+        written.append(target)
+    return written
