@@ -185,3 +185,10 @@ def test_an_evaluation_missing_its_weights_runs_its_alignment_first_and_only_the
     assert pipeline.run("smoke", force=["eval"]) == ["align", "eval"]
     assert pipeline.run("smoke", force=["eval"]) == ["eval"]   # weights on disk again: the eval alone
     assert log.read_text().split() == ["align", "eval", "align", "eval", "eval"]
+
+
+def test_on_a_fresh_clone_the_filtering_stage_first_rebuilds_every_upstream_output_it_reads(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAFEALIGN_RUNS_DIR", str(tmp_path / "runs"))   # runs/ is not committed: empty
+    rows = [(stage, None, True) for stage in pipeline.stages("cpu")]
+    # the harm-type labels, the first judges and the harm judge; the aligned policy only on demand
+    assert pipeline._rebuild_missing_artifacts(rows, {"filtering"}, "cpu") == {"harm-types", "judges", "harm-judges"}

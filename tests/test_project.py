@@ -52,6 +52,6 @@ def test_the_generated_toc_lists_every_executed_stage_and_nothing_else(tmp_path,
     executed = [f.rsplit("/", 1)[1] for f in files if f.startswith("book/executed/")]
     assert executed == ["overview", "align-ipo", "eval-base", "eval-ipo"]
     written = [f for f in files if f.startswith("book/generated/")]   # written at build time (book_pages)
-    assert written == ["book/generated/smoke/scale"]
+    assert written == ["book/generated/smoke/scale", "book/generated/smoke/cost"]
     assert all((ROOT / (f + ".md")).exists() for f in files if not f.startswith(("book/executed/", "book/generated/")))
     assert {s.name for s in pipeline.stages("smoke")} >= set(executed)
