@@ -74,6 +74,7 @@ def cost_page(profile: str, gpu_profile: str = "gpu") -> str:
     """Markdown: the cost model (safealign.cost) fitted and checked on `profile`'s measured alignment runs,
     then applied to the gpu profile's sizes at the seeds' model sizes."""
     from . import cost, models, profiles
+    from .data.curation import PAPER_A_N
 
     results = paths.results_dir(profile)
     aligns = {m: r for m in _methods() if (r := _read(results / "align" / f"{m}.json"))}
@@ -99,7 +100,7 @@ def cost_page(profile: str, gpu_profile: str = "gpu") -> str:
     lines += [f"Predicted / measured ranges from {ratios[0]} to {ratios[-1]} (median {ratios[len(ratios) // 2]}): "
               "the runs shared the cores with other jobs, so the measured times carry that noise.", ""]
     gpu = profiles.load(gpu_profile)
-    pairs = round(47_077 * gpu.splits.policy_train)  # paper A's N after the prompt split
+    pairs = round(PAPER_A_N * gpu.splits.policy_train)  # paper A's N after the prompt split
     tokens = pairs * 2 * gpu.align.max_length * gpu.align.hyper.num_train_epochs
     gpus = gpu.launch.num_processes
     lora = gpu.align.lora is not None
@@ -113,7 +114,7 @@ def cost_page(profile: str, gpu_profile: str = "gpu") -> str:
         rows.append([name, f"{s.params() / 1e9:.2f}B", f"{flops:.2e}", f"{cost.training_memory_gb(s, lora, gpus):.1f}",
                      f"{hours:.2f}", (measured or {}).get("seed_layers", {}).get(name, {}).get("model_fwd_bwd_s_estimate")])
     lines += ["## Alignment on the gpu profile", "",
-              f"{pairs:,} pairs (paper A's N = 47,077 × policy_train {gpu.splits.policy_train}), at most "
+              f"{pairs:,} pairs (paper A's N = {PAPER_A_N:,} × policy_train {gpu.splits.policy_train}), at most "
               f"{gpu.align.max_length} tokens per answer (an upper bound: every answer at max_length), "
               f"{gpu.align.hyper.num_train_epochs:g} epoch, {'LoRA' if lora else 'full fine-tune'}, {gpus} GPUs with "
               f"`{gpu.launch.accelerate_config}`; time at an assumed {cost.ASSUMED_GPU_TRAIN_UTILISATION:.0%} of the H200's "

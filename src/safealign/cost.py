@@ -1,7 +1,9 @@
 """A cost model of the book's stages: FLOPs, memory and time, at any model size (issue: the gpu profile).
 
     shape = SEED_SHAPES["Qwen2-7B"]
-    align_cost(shape, pairs=28_000, tokens_per_pair=300, lora=False, precomputed_reference=True, gpus=8)
+    flops = align_flops(shape, tokens=28_000 * 2 * 512, lora=False, reference="precomputed")
+    hours = flops / (8 * H200_BF16_PEAK_FLOPS * ASSUMED_GPU_TRAIN_UTILISATION) / 3600
+    training_memory_gb(shape, lora=False, gpus=8)   # weights + gradients + AdamW state per GPU, ZeRO-3
 
 FLOPs are the standard dense-transformer counts (Kaplan et al. 2020; Chinchilla's 6N): a training token
 costs 6N (forward 2N, backward 4N), 4N with LoRA (the frozen weights need no weight gradients), a
