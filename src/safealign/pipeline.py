@@ -54,6 +54,8 @@ def stages(profile: str) -> list[Stage]:
         Stage("data", "02_data.ipynb", sections=["data", "splits"]),
         Stage("harm-types", "02b_harm_types.ipynb", after=["data"], sections=["harm_types", "data", "splits"],
               artifacts=["data/harm_types"]),
+        Stage("type-pools", "02c_type_pools.ipynb", after=["data", "harm-types"],
+              sections=["type_pools", "data", "splits", "judging"], artifacts=["data/type_pools"]),
         Stage("judges", "03_judges.ipynb", after=["data"], sections=["judges", "data", "splits"], artifacts=["judges"]),
         Stage("harm-judges", "03b_harm_judges.ipynb", after=["data"],
               sections=["judging", "judges", "data", "splits", "eval"], artifacts=["judging"]),
