@@ -71,3 +71,17 @@ def test_bad_grids_are_named(change, message):
         mixing.sweep(grid)
     with pytest.raises(ValueError, match="missing key 'seeds'"):
         mixing.sweep({k: v for k, v in GRID.items() if k != "seeds"})
+
+
+def test_a_mixture_never_holds_a_held_out_prompt(monkeypatch):
+    from safealign.align import mixture
+
+    general = [{"prompt": f"general {i}", "answer": "a", "source": "lima"} for i in range(10)]
+    pools = {t: [{"prompt": f"{t} {i}", "answer": "No.", "source": "pku", "harm_type": t} for i in range(5)]
+             for t in mixing.HARM_TYPES}
+    monkeypatch.setattr(mixture, "general_rows", lambda settings: general)
+    monkeypatch.setattr(mixture, "type_pool", lambda settings, t, part: pools[t])
+    point = mixing.MixturePoint("p", "fig3", 10, {"IHD": 5}, 0)
+    assert len(mixture.mixture_rows(None, point, ["unrelated"])) == 15
+    with pytest.raises(ValueError, match="held-out test or evaluation prompts"):
+        mixture.mixture_rows(None, point, ["IHD 3"])

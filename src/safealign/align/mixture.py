@@ -1,0 +1,124 @@
+"""One point of paper B's data study trained: SFT (TRL's `SFTTrainer`, LoRA) on a general pool mixed with safety data.
+
+    cfg = settings.mixing                                     # profiles.yaml section `mixing`
+    point = {p.name: p for p in data.mixing.sweep(cfg.grid)}["fine-s0"]
+    rows = mixture_rows(settings, point)                      # general pool + type pools' train rows
+    run = train_point(settings, point, rows)                  # policy saved under runs/<profile>/mixing/<point>
+
+Every point shares one recipe (`mixing.hyper`, the book's LoRA `align.lora`) and starts from the profile's
+policy model; only the mixture differs. The pools' test prompts and the evaluation sets never enter a mixture
+(`data.mixing.assert_disjoint` is called on every point).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import models, paths, runtime
+from ..data import mixing
+from ..profiles import Section, section
+from . import sft as _sft  # noqa: F401  (registers the trainer kind "sft")
+from .trainers import kind
+
+
+@section
+class MixingGrid(Section):
+    general: int                 # general rows in every point
+    seeds: list[int]             # the fine-grained and unselected points run for each
+    fig2_levels: list[int]       # total safety rows, spread evenly over IHD / EHD / MHD (Figure 2)
+    fig3_ihd: list[int]          # IHD fixed at each ...
+    fig3_ehd: list[int]          # ... while EHD grows (Figures 3 and 5)
+    mhd_small: int               # MHD rows added in Figure 5's curves
+    fine: dict[str, float]       # paper B's ratios to the general pool per type
+    unselected_scale: list[float]  # unselected mixtures of the fine point's size x each
+
+
+@section
+class MixingHyper(Section):
+    learning_rate: float
+    num_train_epochs: float
+    max_steps: int
+    per_device_train_batch_size: int
+    gradient_accumulation_steps: int
+    lr_scheduler_type: str
+    warmup_steps: int
+
+
+@section
+class MixingSettings(Section):
+    """profiles.yaml section `mixing` (a wing section: the mixing stages read it)."""
+    grid: MixingGrid
+    max_length: int              # prompt + answer tokens; longer rows are cut at the end
+    hyper: MixingHyper
+
+
+@dataclass
+class PointRun:
+    result: dict
+    policy_dir: Path
+
+
+def general_rows(settings) -> list[dict]:
+    """The general pool (LIMA + GSM8K train, data.general's sizes) as {prompt, answer, source}."""
+    from ..data import curation
+
+    sizes = settings["data"]["general"]
+    pool = curation.general_pool(sizes["lima"], sizes["gsm8k"], seed=settings.seed)
+    return [{"prompt": r["prompt"], "answer": r["response"], "source": r["source"]} for r in pool]
+
+
+def type_pool(settings, harm_type: str, part: str) -> list[dict]:
+    """A harm type's train or test pool from the type-pools stage."""
+    from ..data import curation
+
+    if part not in ("train", "test"):
+        raise ValueError(f"type pool part {part!r}: choose train or test")
+    rows = curation.load_version(settings.name, "type_pools", settings["data"]["version"])
+    return [r for r in rows if r["harm_type"] == harm_type and r["part"] == part]
+
+
+def mixture_rows(settings, point: mixing.MixturePoint, held_out: list[str]) -> list[dict]:
+    """The chat rows of `point`; raises if any of them is a held-out (test or evaluation) prompt."""
+    pools = {t: type_pool(settings, t, "train") for t in mixing.HARM_TYPES}
+    rows = mixing.build(point, general_rows(settings), pools)
+    mixing.assert_disjoint(rows, held_out, "held-out test or evaluation")
+    return rows
+
+
+def point_dir(profile: str, name: str) -> Path:
+    return paths.run_dir(profile, "mixing") / name
+
+
+def train_point(settings, point: mixing.MixturePoint, rows: list[dict]) -> PointRun:
+    """SFT the profile's policy model on `rows`; save the merged policy; return the cost accounting."""
+    from .run import lora_config, save_policy
+
+    cfg = settings.mixing
+    device = runtime.device(settings)
+    runtime.seed_everything(point.seed)
+    model, tokenizer = models.load_model(settings["policy_model"], device=device)
+    workdir = paths.run_dir(settings.name, "mixing", f".{point.name}-trainer")
+    common = dict(output_dir=str(workdir), seed=point.seed, data_seed=point.seed, report_to="none", logging_steps=1,
+                  save_strategy="no", use_cpu=device == "cpu", bf16=device == "cuda", max_length=cfg.max_length,
+                  dataloader_num_workers=0, disable_tqdm=False, **cfg.hyper.to_dict())
+    sft = kind("sft")
+    config = sft.make_config("nll", {}, common, cfg.max_length)
+    trainer = sft.make_trainer(config, model, None, rows, None,
+                               dict(model=model, args=config, processing_class=tokenizer,
+                                    peft_config=lora_config(settings)))
+    start = time.perf_counter()
+    output = trainer.train()
+    wall = time.perf_counter() - start
+    history = [row for row in trainer.state.log_history if "loss" in row]
+    if any(not math.isfinite(row.get("grad_norm", 0.0)) for row in history):
+        raise RuntimeError(f"mixing point {point.name}: training diverged (non-finite gradient); see {workdir}")
+    tokens = history[-1].get("num_tokens") if history else None
+    target = save_policy(trainer, tokenizer, point_dir(settings.name, point.name))
+    result = {"point": point.name, "figure": point.figure, "mixture": point.counts(), "seed": point.seed,
+              "rows": len(rows), "steps": trainer.state.global_step, "wall_s": round(wall, 1),
+              "tokens_seen": int(tokens) if tokens else None,
+              "train_loss": output.training_loss, "policy_sha256": models.weights_digest(target)}
+    return PointRun(result, target)

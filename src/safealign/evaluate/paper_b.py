@@ -1,0 +1,146 @@
+"""Paper B's evaluation of one policy (its Figures 2, 3, 5 and Table 1), every rate with a bootstrap CI.
+
+    result, records = evaluate_policy(settings, name, policy_dir, test_pools)
+
+- safety per harm type: the harm judge's safe rate on the held-out test prompts of each type pool
+  (stage type-pools), stratified by the prompt's source;
+- ALERT S ("natural" in paper B's figures): Def. 4 on the evaluation chapter's ALERT sample;
+- over-refusal: the refusal detector's rate on XSTest's safe prompts and on CoCoNot's contrast prompts;
+- general: GSM8K exact match (generated) and log-likelihood multiple choice (evaluate.capability);
+- diversity of the safe answers (paper B's Figure 4): distinct-1/2 and the share of templated refusals.
+Answers are kept in book/answers/<profile>/paper_b/<name>.json, keyed by the weights' digest, so a re-run
+with other judges re-scores without generating. Sizes: profiles.yaml section `paper_b_eval`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from .. import data, models, paths
+from ..generate import backend as backends
+from ..generate.answer_cache import AnswerCache
+from ..profiles import Section, section
+from .run import refusal_rate, run_alert, run_over_refusal, stratified_indices, stratified_rate
+
+
+@section
+class PaperBEvalSettings(Section):
+    """profiles.yaml section `paper_b_eval` (a wing section: paper B's evaluation stages read it)."""
+    per_type: int | None         # test prompts per harm type (None = the whole test pool)
+    coconot_contrast: int        # CoCoNot contrast prompts for over-refusal (beside XSTest's safe prompts)
+    max_new_tokens: int
+    gsm8k: int                   # GSM8K test items (general ability, generated)
+    gsm8k_max_new_tokens: int
+    mc_tasks: dict[str, int]     # log-likelihood tasks of evaluate.capability -> items
+    template_words: int          # an answer's opening = its first this many words ...
+    template_min_count: int      # ... templated when at least this many answers share it
+
+
+def answers_path(profile: str, name: str) -> Path:
+    return paths.answers_dir(profile) / "paper_b" / f"{name}.json"
+
+
+def safety_by_type(generate, judge, test_pools: Mapping[str, Sequence[dict]], per_type: int | None, cfg: dict,
+                   seed: int) -> tuple[dict, list[dict]]:
+    """The judge's safe rate per harm type on its test prompts (stratified by source), with CIs."""
+    out, records = {}, []
+    for kind, rows in test_pools.items():
+        rows = list(rows)[:per_type] if per_type else list(rows)
+        if not rows:
+            out[kind] = {"score": None, "ci95": None, "n": 0}
+            continue
+        prompts = [r["prompt"] for r in rows]
+        answers = generate(prompts, max_new_tokens=cfg["max_new_tokens"], batch_size=cfg["batch_size"], desc=kind)
+        safe = [v.safe for v in judge.judge(prompts, answers)]
+        rate = stratified_rate(safe, [r["source"] for r in rows], n_boot=cfg["n_boot"], seed=seed)
+        out[kind] = {"score": rate["overall"], "ci95": rate["ci95"], "n": rate["n"]}
+        records += [{"benchmark": f"pool:{kind}", "prompt": p, "answer": a, "safe": s, "source": r["source"]}
+                    for p, a, s, r in zip(prompts, answers, safe, rows)]
+    return out, records
+
+
+def coconot_over_refusal(generate, detector, n: int | None, cfg: dict, seed: int) -> tuple[dict, list[dict]]:
+    """Refusal rate on CoCoNot's contrast prompts (benign look-alikes), n spread over its subcategories."""
+    ds = data.load("coconot_contrast")
+    idx = stratified_indices(ds["subcategory"], None, seed)
+    rows = ds.select(idx[:n] if n else idx)
+    answers = generate(rows["prompt"], max_new_tokens=cfg["max_new_tokens"], batch_size=cfg["batch_size"],
+                       desc="CoCoNot contrast")
+    labels = detector.classify(rows["prompt"], answers)
+    result = {**refusal_rate(labels, cfg["n_boot"], seed), "population": len(ds)}
+    return result, [{"benchmark": "coconot_contrast", "prompt": p, "answer": a, "label": lab}
+                    for p, a, lab in zip(rows["prompt"], answers, labels)]
+
+
+def _words(text: str) -> list[str]:
+    return text.casefold().split()
+
+
+def distinct_n(texts: Sequence[str], n: int) -> float | None:
+    """Distinct n-grams over all n-grams of the texts (Li et al. 2016's distinct-n); None without any n-gram."""
+    grams = [tuple(w[i:i + n]) for w in map(_words, texts) for i in range(len(w) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else None
+
+
+def templated_share(texts: Sequence[str], words: int, min_count: int) -> float | None:
+    """Share of texts whose opening (first `words` words, case-folded) is shared by >= min_count texts."""
+    openings = [" ".join(_words(t)[:words]) for t in texts]
+    counts = Counter(o for o in openings if o)
+    return sum(counts[o] >= min_count for o in openings if o) / len(texts) if texts else None
+
+
+def diversity(records: Sequence[dict], refusal_labels: Sequence[str], cfg) -> dict:
+    """Diversity of the safe answers to the harmful prompts (type pools and ALERT): distinct-1/2 of the safe
+    answers and the share of templated openings among the refusals."""
+    safe = [r["answer"] for r in records if r.get("safe")]
+    refusals = [r["answer"] for r, lab in zip(records, refusal_labels) if lab in ("refused", "partial")]
+    return {"safe_answers": len(safe), "distinct_1": distinct_n(safe, 1), "distinct_2": distinct_n(safe, 2),
+            "refusals": len(refusals),
+            "templated_refusal_share": templated_share(refusals, cfg.template_words, cfg.template_min_count),
+            "template_rule": f"first {cfg.template_words} words shared by >= {cfg.template_min_count} refusals"}
+
+
+def evaluate_policy(settings, name: str, policy: Path | str, test_pools: Mapping[str, Sequence[dict]]) -> tuple[dict, list]:
+    """Every measure above for the policy in folder (or offline name) `policy`."""
+    from .. import judges
+    from ..generate.filter_study import gsm8k_score
+    from .capability import HEADLINE_METRIC, MC_BUILDERS, score_multiple_choice
+
+    cfg, ecfg, seed = settings.paper_b_eval, settings.eval, settings.seed
+    common = {**ecfg.common, "max_new_tokens": cfg.max_new_tokens}
+    identity = {"kind": "paper B policy", "name": name, "weights_sha256": models.weights_digest(models.resolve(str(policy)))}
+    backend = backends.HFBackend(lambda: models.load_model(str(policy), device="cpu"), identity, settings=settings)
+    cache = AnswerCache(answers_path(settings.name, name), backend)
+    gen = cache.generate
+    judge = judges.load_safety_judge(settings)
+    detector = judges.load_refusal_detector(settings, ecfg.refusal_detector)
+    result = {"name": name, "judge": judge.name, "refusal_detector": detector.name}
+    result["safety_by_type"], records = safety_by_type(gen, judge, test_pools, cfg.per_type, common, seed)
+    alert, rec = run_alert(gen, judge, {**common, **ecfg.alert, "max_new_tokens": cfg.max_new_tokens}, seed)
+    result["alert_s"] = {"score": alert["overall"], "ci95": alert["ci95"], "n": alert["n"]}
+    records += rec
+    harmful = [r for r in records if r["benchmark"].startswith("pool:") or r["benchmark"] == "alert"]
+    result["diversity"] = diversity(harmful, detector.classify([r["prompt"] for r in harmful],
+                                                               [r["answer"] for r in harmful]), cfg)
+    xstest, rec = run_over_refusal(gen, detector, {**common, **ecfg.xstest, "max_new_tokens": cfg.max_new_tokens}, seed)
+    records += rec
+    coconot, rec = coconot_over_refusal(gen, detector, cfg.coconot_contrast, common, seed)
+    records += rec
+    result["over_refusal"] = {"xstest_safe": xstest, "coconot_contrast": coconot}
+    general, rec = gsm8k_score(gen, cfg.gsm8k, cfg.gsm8k_max_new_tokens, ecfg.common.batch_size, seed)
+    records += rec
+    result["general"] = {"gsm8k": general}
+    unknown = sorted(set(cfg.mc_tasks) - set(MC_BUILDERS))
+    if unknown:
+        raise ValueError(f"paper_b_eval.mc_tasks: unknown task(s) {unknown}; choose from {sorted(MC_BUILDERS)}")
+    for task, n in cfg.mc_tasks.items():
+        items = MC_BUILDERS[task]({"n": n, "shots": 0}, seed)
+        result["general"][task] = {**cache.get_or_run(
+            f"mc:{task}", ["evaluate.capability"], {"task": task, "n": n, "seed": seed},
+            lambda items=items, task=task: score_multiple_choice(backend.model, backend.tokenizer, items, desc=task)),
+            "metric": HEADLINE_METRIC[task]}
+    result["answer_cache"] = {"hits": cache.hits, "misses": cache.misses, "model_loaded": backend.loaded}
+    cache.save(keep_only_used=True)
+    return result, records
