@@ -65,7 +65,8 @@ def main(argv=None) -> None:
     eval_s = None
     if not args.skip_eval:
         start = time.perf_counter()
-        result, _ = paper_b.evaluate_policy(settings, f"bench-{point.name}", run.policy_dir, test)
+        name = f"bench-{point.name}"
+        result, _ = paper_b.evaluate_policy(settings, name, paper_b.folder_backend(settings, name, run.policy_dir), test)
         eval_s = time.perf_counter() - start
         print(f"evaluation: {eval_s:.0f} s", flush=True)
         print(json.dumps({k: result[k] for k in ("safety_by_type", "alert_s", "over_refusal", "general", "diversity")},

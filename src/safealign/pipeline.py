@@ -75,6 +75,15 @@ def stages(profile: str) -> list[Stage]:
     out.append(Stage("filtering", "08_filtering.ipynb", after=["harm-types", "judges", "harm-judges"]
                      + [f"align-{m}" for m in filtered], sections=["filtering", "eval", "judges", "judging", "data"],
                      on_demand=[f"align-{m}" for m in filtered]))
+    implicit_policy = f"align-{settings.token_rewards.policy}"
+    out.append(Stage("token-rewards", "09_token_rewards.ipynb", after=["data", implicit_policy],
+                     sections=["token_rewards", "data", "splits"], on_demand=[implicit_policy]))
+    for m in settings.paper_b_eval.models:
+        aligned = [] if m == "base" else [f"align-{m}"]
+        out.append(Stage(f"paper-b-eval-{m}", "10_paper_b_eval.ipynb", params={"model": m},
+                         after=["type-pools", "judges", "harm-judges"] + aligned,
+                         sections=["paper_b_eval", "eval", "judges", "judging"], on_demand=aligned,
+                         title=f"Paper B's evaluation: {'the base model' if m == 'base' else METHODS[m].label}"))
     out.append(Stage("results", "06_results.ipynb", after=["eval-base"] + [f"eval-{m}" for m in METHODS],
                      sections=["eval"]))
     out.append(Stage("answers", "07_answers.ipynb", after=["eval-base"] + [f"eval-{m}" for m in METHODS],

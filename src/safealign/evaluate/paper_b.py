@@ -18,16 +18,19 @@ from collections import Counter
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import numpy as np
+
 from .. import data, models, paths
 from ..generate import backend as backends
 from ..generate.answer_cache import AnswerCache
 from ..profiles import Section, section
-from .run import refusal_rate, run_alert, run_over_refusal, stratified_indices, stratified_rate
+from .run import refusal_rate, run_alert, run_over_refusal, stratified_rate
 
 
 @section
 class PaperBEvalSettings(Section):
     """profiles.yaml section `paper_b_eval` (a wing section: paper B's evaluation stages read it)."""
+    models: list[str]            # "base" and aligned methods, one stage paper-b-eval-<model> each
     per_type: int | None         # test prompts per harm type (None = the whole test pool)
     coconot_contrast: int        # CoCoNot contrast prompts for over-refusal (beside XSTest's safe prompts)
     max_new_tokens: int
@@ -62,10 +65,10 @@ def safety_by_type(generate, judge, test_pools: Mapping[str, Sequence[dict]], pe
 
 
 def coconot_over_refusal(generate, detector, n: int | None, cfg: dict, seed: int) -> tuple[dict, list[dict]]:
-    """Refusal rate on CoCoNot's contrast prompts (benign look-alikes), n spread over its subcategories."""
+    """Refusal rate on CoCoNot's contrast prompts (benign look-alikes): a seeded sample of n (None = all)."""
     ds = data.load("coconot_contrast")
-    idx = stratified_indices(ds["subcategory"], None, seed)
-    rows = ds.select(idx[:n] if n else idx)
+    order = np.random.default_rng(seed).permutation(len(ds))
+    rows = ds.select(sorted(int(i) for i in (order[:n] if n else order)))
     answers = generate(rows["prompt"], max_new_tokens=cfg["max_new_tokens"], batch_size=cfg["batch_size"],
                        desc="CoCoNot contrast")
     labels = detector.classify(rows["prompt"], answers)
@@ -102,16 +105,21 @@ def diversity(records: Sequence[dict], refusal_labels: Sequence[str], cfg) -> di
             "template_rule": f"first {cfg.template_words} words shared by >= {cfg.template_min_count} refusals"}
 
 
-def evaluate_policy(settings, name: str, policy: Path | str, test_pools: Mapping[str, Sequence[dict]]) -> tuple[dict, list]:
-    """Every measure above for the policy in folder (or offline name) `policy`."""
+def folder_backend(settings, name: str, folder: Path | str):
+    """A generation backend for a policy folder (a mixing point), identified by its weights' digest."""
+    identity = {"model": name, "weights": models.weights_digest(folder)}
+    return backends.HFBackend(lambda: models.load_model(str(folder), device="cpu"), identity, settings=settings)
+
+
+def evaluate_policy(settings, name: str, backend, test_pools: Mapping[str, Sequence[dict]]) -> tuple[dict, list]:
+    """Every measure above for the model behind generation `backend` (its weights load only on a cache miss;
+    `evaluate.run.policy_backend` for the base model and aligned methods, `folder_backend` for a folder)."""
     from .. import judges
     from ..generate.filter_study import gsm8k_score
     from .capability import HEADLINE_METRIC, MC_BUILDERS, score_multiple_choice
 
     cfg, ecfg, seed = settings.paper_b_eval, settings.eval, settings.seed
     common = {**ecfg.common, "max_new_tokens": cfg.max_new_tokens}
-    identity = {"kind": "paper B policy", "name": name, "weights_sha256": models.weights_digest(models.resolve(str(policy)))}
-    backend = backends.HFBackend(lambda: models.load_model(str(policy), device="cpu"), identity, settings=settings)
     cache = AnswerCache(answers_path(settings.name, name), backend)
     gen = cache.generate
     judge = judges.load_safety_judge(settings)

@@ -1,0 +1,97 @@
+"""Which token-level safety reward paper B's masks use, chosen by measurement (stage token-rewards).
+
+Candidates (judges.token_reward), neither the evaluation judge nor trained on its rows:
+    lexical     per-vocabulary-token log-odds of lying in a human-marked toxic span (toxic-spans *train*)
+    implicit    β · log π_dpo / π_ref per token, π_dpo = the book's Safe-DPO policy (D_Safety policy_train)
+A third candidate of the issue, prefix scoring by a sequence classifier, is left out: the book's only
+sequence classifiers of harm are the evaluation judge and content models trained on the judge's rows.
+
+Measured on rows neither saw: token-level ROC-AUC against toxic-spans *test* labels, and sequence-level
+ROC-AUC of the pooled reward (min and mean over the answer) against D_Safety's *test*-split safe / unsafe
+labels. Rule: the higher sequence-level AUC (mean pooling, what a mask's batch baseline compares against)
+wins; the masks rank tokens inside answers, which is what that number measures.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Sequence
+
+import numpy as np
+
+from ..profiles import Section, section
+from . import token_reward
+
+
+@section
+class TokenRewardStudySettings(Section):
+    """profiles.yaml section `token_rewards` (a wing section: stage token-rewards reads it)."""
+    toxic_spans_test: int     # toxic-spans test texts for the token-level AUC
+    answers_per_class: int    # D_Safety test-split answers per label (safe, unsafe) for the sequence-level AUC
+    policy: str               # the aligned method whose implicit reward is measured
+    beta: float               # β of the implicit reward (the DPO run's own β)
+    mask_examples: int        # D_Safety pairs whose masks the chapter shows as coloured tokens
+
+
+def with_context(reward, bos_id: int):
+    """A reward whose per_token never sees an empty prompt (the implicit reward needs one token of context)."""
+    class _Wrapped:
+        identity = reward.identity
+
+        def per_token(self, prompt_ids, completion_ids):
+            return reward.per_token(list(prompt_ids) or [bos_id], completion_ids)
+
+    return _Wrapped()
+
+
+def lexical(tokenizer) -> token_reward.LexicalTokenReward:
+    from .. import data
+
+    return token_reward.LexicalTokenReward(tokenizer, [r for r in data.load("toxic_spans") if r["split"] == "train"])
+
+
+def implicit(settings, cfg: TokenRewardStudySettings, device: str = "cpu") -> token_reward.ImplicitReward:
+    from .. import models
+    from ..align.run import load_policy
+
+    policy, _ = load_policy(settings.name, cfg.policy, device)
+    reference, _ = models.load_model(settings["policy_model"], device=device)
+    return token_reward.ImplicitReward(policy, reference, cfg.beta, {"policy": cfg.policy})
+
+
+def held_out_answers(settings, per_class: int, seed: int) -> list[dict]:
+    """`per_class` safe and `per_class` unsafe answers of D_Safety's test split (seeded sample)."""
+    from ..data import curation
+
+    rows = curation.judge_rows(settings, "test").to_list()
+    rng = np.random.default_rng(seed)
+    out = []
+    for label in (False, True):
+        group = [r for r in rows if bool(r["unsafe"]) == label]
+        out += [group[i] for i in sorted(rng.choice(len(group), min(per_class, len(group)), replace=False))]
+    return out
+
+
+def measure(reward, tokenizer, spans_rows: Sequence[dict], answers: Sequence[dict]) -> dict:
+    prompts, texts, unsafe = [r["prompt"] for r in answers], [r["response"] for r in answers], [r["unsafe"] for r in answers]
+    return {"token_auc": token_reward.token_auc(reward, tokenizer, spans_rows),
+            "sequence_auc": {pool: token_reward.sequence_auc(reward, tokenizer, prompts, texts, unsafe, pool=pool)
+                             for pool in ("min", "mean")}}
+
+
+def choose(results: dict[str, dict]) -> str:
+    """The reward with the higher mean-pooled sequence-level AUC (ties: the higher token AUC)."""
+    return max(results, key=lambda name: (results[name]["sequence_auc"]["mean"]["roc_auc"],
+                                          results[name]["token_auc"]["roc_auc"]))
+
+
+MASK_COLOURS = {1: "#b7e4c7", 0: "#e9ecef", -1: "#f5b7b1"}
+
+
+def mask_html(tokenizer, ids: Sequence[int], mask: Sequence[float], title: str) -> str:
+    """One answer's tokens, each on the colour of its mask value (+1 green, 0 grey, −1 red)."""
+    spans = []
+    for token, m in zip(ids, mask):
+        text = html.escape(tokenizer.decode([token]))
+        spans.append(f'<span style="background:{MASK_COLOURS[int(round(m))]};padding:1px 0">{text}</span>')
+    return f"<p><b>{html.escape(title)}</b><br>{''.join(spans)}</p>"

@@ -1,0 +1,37 @@
+"""The token-reward study: the stated choice rule, context for the implicit reward, masks drawn per token."""
+
+from safealign.judges import token_reward_study as study
+
+
+def result(seq_mean, token):
+    return {"sequence_auc": {"mean": {"roc_auc": seq_mean}, "min": {"roc_auc": 0.0}}, "token_auc": {"roc_auc": token}}
+
+
+def test_choice_is_the_higher_mean_pooled_sequence_auc_then_token_auc():
+    assert study.choose({"lexical": result(0.6, 0.9), "implicit": result(0.7, 0.5)}) == "implicit"
+    assert study.choose({"lexical": result(0.7, 0.9), "implicit": result(0.7, 0.5)}) == "lexical"
+
+
+def test_an_empty_prompt_gets_one_context_token():
+    seen = []
+
+    class Reward:
+        identity = {"reward": "probe"}
+
+        def per_token(self, prompt_ids, completion_ids):
+            seen.append(list(prompt_ids))
+            return [0.0] * len(completion_ids)
+
+    wrapped = study.with_context(Reward(), bos_id=7)
+    assert wrapped.per_token([], [1, 2]) == [0.0, 0.0] and wrapped.per_token([3], [1]) == [0.0]
+    assert seen == [[7], [3]] and wrapped.identity == {"reward": "probe"}
+
+
+def test_mask_html_colours_each_token_by_its_mask_value():
+    class Tok:
+        def decode(self, ids):
+            return {1: "a<", 2: " b", 3: " c"}[ids[0]]
+
+    out = study.mask_html(Tok(), [1, 2, 3], [1.0, 0.0, -1.0], "chosen")
+    assert out.count("<span") == 3 and "a&lt;" in out
+    assert [study.MASK_COLOURS[v] in out for v in (1, 0, -1)] == [True, True, True]
