@@ -25,14 +25,21 @@ def test_safety_by_type_scores_each_type_on_its_own_test_prompts():
                                                                               "n_boot": 50}, seed=0)
     assert out["EHD"] == {"score": None, "ci95": None, "n": 0}
     assert out["MHD"]["score"] == 1.0 and out["MHD"]["n"] == 1
-    # stratified by source: pku 0/3 safe, hh 1/1 safe, each source weighted by its rows (Def. 4)
     assert out["IHD"]["n"] == 4 and out["IHD"]["score"] == pytest.approx(0.25)
-    lo, hi = out["IHD"]["ci95"]
-    assert lo <= 0.25 <= hi
+    assert out["IHD"]["ci95"] == pytest.approx(paper_b.wilson_interval(1, 4))
+    assert out["IHD"]["by_source"] == {"hh": {"score": 1.0, "n": 1}, "pku": {"score": 0.0, "n": 3}}
     assert [r["benchmark"] for r in records] == ["pool:IHD"] * 4 + ["pool:MHD"]
     capped, _ = paper_b.safety_by_type(echo, KeywordJudge(), pools, 2, {"max_new_tokens": 4, "batch_size": 2,
                                                                        "n_boot": 50}, seed=0)
     assert capped["IHD"]["n"] == 2
+
+
+def test_wilson_interval_matches_the_textbook_values_and_stays_inside_0_1():
+    assert paper_b.wilson_interval(2, 3) == pytest.approx([0.2077, 0.9385], abs=1e-4)
+    assert paper_b.wilson_interval(0, 10) == pytest.approx([0.0, 0.2775], abs=1e-4)
+    assert paper_b.wilson_interval(10, 10)[1] == pytest.approx(1.0) and paper_b.wilson_interval(10, 10)[0] > 0.69
+    with pytest.raises(ValueError, match="n >= 1"):
+        paper_b.wilson_interval(0, 0)
 
 
 def test_distinct_n_counts_unique_ngrams_over_all_answers():
@@ -55,3 +62,18 @@ def test_diversity_reads_safe_answers_and_refusals_of_harmful_prompts():
     out = paper_b.diversity(records, ["refused", "refused", "complied"], cfg)
     assert out["safe_answers"] == 2 and out["refusals"] == 2 and out["templated_refusal_share"] == 1.0
     assert out["distinct_1"] == pytest.approx(2 / 4)
+
+
+def test_paired_safety_pairs_by_prompt_and_the_verdict_follows_the_stated_rule():
+    base = [{"benchmark": "pool:IHD", "prompt": f"p{i}", "safe": False, "source": "pku"} for i in range(30)]
+    better = [{**r, "safe": True} for r in base]
+    paired = paper_b.paired_safety(base, list(reversed(better)), "pool:IHD", n_boot=200, seed=0)
+    assert paired["difference"] == 1.0 and paired["n"] == 30 and paired["mcnemar_p"] < 1e-6
+    assert paper_b.verdict(paired, +1) == "reproduced" and paper_b.verdict(paired, -1) == "contradicted"
+    same = paper_b.paired_safety(base, base, "pool:IHD", n_boot=200, seed=0)
+    assert same["difference"] == 0.0 and paper_b.verdict(same, +1) == "unresolved"
+    assert paper_b.paired_safety(base, better, "pool:EHD", 200, 0) is None
+    assert paper_b.verdict(None, +1) == "unresolved"
+    # three prompts all flipped: the bootstrap cannot vary, McNemar (p = 0.25) keeps the claim unresolved
+    tiny = paper_b.paired_safety(base[:3], better[:3], "pool:IHD", n_boot=200, seed=0)
+    assert tiny["ci95"] == [1.0, 1.0] and paper_b.verdict(tiny, +1) == "unresolved"

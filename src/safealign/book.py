@@ -18,7 +18,7 @@ PARTS = [  # (caption, intro page or None, which stages, stages that are chapter
     ("Alignment: the eleven Safe-* losses", "book/alignment", lambda n: n.startswith("align-")),
     ("Evaluation", "book/evaluation", lambda n: n.startswith("eval-")),
     ("Results", None, lambda n: n in ("results", "answers")),
-    ("Paper B: truly safe and truly helpful", None, lambda n: n in ("harm-types", "type-pools", "filtering", "token-rewards")
+    ("Paper B: truly safe and truly helpful", None, lambda n: n in ("harm-types", "type-pools", "filtering", "token-rewards", "paper-b-table")
      or n.startswith("paper-b-eval-")),
 ]
 

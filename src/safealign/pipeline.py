@@ -84,6 +84,8 @@ def stages(profile: str) -> list[Stage]:
                          after=["type-pools", "judges", "harm-judges"] + aligned,
                          sections=["paper_b_eval", "eval", "judges", "judging"], on_demand=aligned,
                          title=f"Paper B's evaluation: {'the base model' if m == 'base' else METHODS[m].label}"))
+    out.append(Stage("paper-b-table", "11_paper_b_table.ipynb",
+                     after=[f"paper-b-eval-{m}" for m in settings.paper_b_eval.models], sections=["paper_b_eval", "eval"]))
     out.append(Stage("results", "06_results.ipynb", after=["eval-base"] + [f"eval-{m}" for m in METHODS],
                      sections=["eval"]))
     out.append(Stage("answers", "07_answers.ipynb", after=["eval-base"] + [f"eval-{m}" for m in METHODS],
