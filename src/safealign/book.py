@@ -46,7 +46,10 @@ def toc_text(profile: str) -> str:
                 if titles.get(f.rsplit("/", 1)[1]):
                     lines.append(f'            title: "{titles[f.rsplit("/", 1)[1]]}"')
         else:
-            lines += [f"      - file: {f}" for f in files]
+            for f in files:
+                lines.append(f"      - file: {f}")
+                if titles.get(f.rsplit("/", 1)[1]):
+                    lines.append(f'        title: "{titles[f.rsplit("/", 1)[1]]}"')
     lines += ['  - caption: "Using the book"', "    chapters:", "      - file: book/run_your_model",
               f"      - file: book/generated/{profile}/scale", f"      - file: book/generated/{profile}/cost"]
     return "\n".join(lines) + "\n"
