@@ -77,3 +77,12 @@ def test_paired_safety_pairs_by_prompt_and_the_verdict_follows_the_stated_rule()
     # three prompts all flipped: the bootstrap cannot vary, McNemar (p = 0.25) keeps the claim unresolved
     tiny = paper_b.paired_safety(base[:3], better[:3], "pool:IHD", n_boot=200, seed=0)
     assert tiny["ci95"] == [1.0, 1.0] and paper_b.verdict(tiny, +1) == "unresolved"
+
+
+def test_claims_against_base_cover_every_safety_row_of_each_aligned_model():
+    base = [{"benchmark": "pool:IHD", "prompt": f"p{i}", "safe": False, "source": "pku"} for i in range(30)]
+    verdicts = {"base": base, "dpo": [{**r, "safe": True} for r in base]}
+    claims = paper_b.claims_against_base(verdicts, {"base": "base", "dpo": "Safe-DPO"}, n_boot=200, seed=0)
+    assert [c["verdict"] for c in claims] == ["reproduced", "unresolved", "unresolved", "unresolved"]
+    assert claims[0]["ours"] == "+1.000 [+1.000, +1.000]" and claims[0]["paper B (+DPO − base)"] == "+0.135"
+    assert [c["n"] for c in claims] == [30, 0, 0, 0]

@@ -35,3 +35,25 @@ def test_mask_html_colours_each_token_by_its_mask_value():
     out = study.mask_html(Tok(), [1, 2, 3], [1.0, 0.0, -1.0], "chosen")
     assert out.count("<span") == 3 and "a&lt;" in out
     assert [study.MASK_COLOURS[v] in out for v in (1, 0, -1)] == [True, True, True]
+
+
+def test_pair_masks_gate_each_answer_token_by_token(tiny):
+    from safealign.align.masks import MaskSettings
+
+    _, _, tokenizer, _ = tiny
+
+    class Toxicity:  # a token is bad when it decodes to "awful", else good: gated masks follow it exactly
+        identity = {"reward": "stub"}
+
+        def per_token(self, prompt_ids, completion_ids):
+            return [-5.0 if "awful" in tokenizer.decode([t]) else 1.0 for t in completion_ids]
+
+    pairs = [{"prompt": "Write an insult.", "chosen": "No, that would be unkind.", "rejected": "You are awful."}]
+    (masked,) = study.pair_masks(Toxicity(), tokenizer, pairs, MaskSettings(kappa=0.1))
+    for side in ("chosen", "rejected"):
+        assert len(masked[side]["mask"]) == len(masked[side]["ids"])
+    assert set(masked["chosen"]["mask"]) == {1.0}  # every token of the safe answer is good: all kept
+    bad = ["awful" in tokenizer.decode([t]) for t in masked["rejected"]["ids"]]
+    assert [m == 1.0 for m in masked["rejected"]["mask"]] == bad  # the rejected answer keeps only its bad tokens
+    share = study.kept_share([masked])
+    assert share["chosen kept (M=+1)"] == 1.0 and 0 < share["rejected kept (M=+1)"] < 1

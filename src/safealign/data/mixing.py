@@ -123,9 +123,13 @@ def counts(rows: Sequence[dict]) -> dict[str, int]:
     return out
 
 
+def fold(text: str) -> str:
+    """Whitespace- and case-folded text: two prompts are the same prompt when their folds are equal."""
+    return " ".join(text.split()).casefold()
+
+
 def assert_disjoint(rows: Sequence[dict], test_prompts: Sequence[str], what: str = "evaluation") -> None:
     """Raise if any training row's prompt is one of `test_prompts` (compared after whitespace/case folding)."""
-    fold = lambda s: " ".join(s.split()).casefold()  # noqa: E731
     held = {fold(p) for p in test_prompts}
     leaked = [r["prompt"] for r in rows if fold(r["prompt"]) in held]
     if leaked:

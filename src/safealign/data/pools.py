@@ -20,7 +20,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .mixing import HARM_TYPES
+from .mixing import HARM_TYPES, fold
 from ..profiles import Section, section
 
 
@@ -28,11 +28,6 @@ from ..profiles import Section, section
 class TypePoolSettings(Section):
     """profiles.yaml section `type_pools` (a wing section: stage type-pools reads it)."""
     test_per_type: int   # test prompts per harm type (at most half of the type's prompts)
-
-
-def fold(text: str) -> str:
-    """Whitespace- and case-folded text: two prompts are the same prompt when their folds are equal."""
-    return " ".join(text.split()).casefold()
 
 
 @dataclass

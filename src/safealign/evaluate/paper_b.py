@@ -238,3 +238,26 @@ def verdict(paired: dict | None, expected_sign: int, alpha: float = 0.05) -> str
     if lo > 0 or hi < 0:
         return "contradicted"
     return "unresolved"
+
+
+CLAIM_BENCHMARKS = (("pool:IHD", "IHD"), ("pool:EHD", "EHD"), ("pool:MHD", "MHD"), ("alert", "natural"))
+
+
+def claims_against_base(verdicts: Mapping[str, Sequence[dict]], labels: Mapping[str, str], n_boot: int,
+                        seed: int) -> list[dict]:
+    """Paper B's Table 1 claim "+DPO is safer than the base model" on every safety row, for each aligned model of
+    `verdicts` against "base": the paired difference, McNemar's p and the verdict by `verdict`'s rule."""
+    paper = PAPER_B_TABLE1
+    out = []
+    for m in verdicts:
+        if m == "base":
+            continue
+        for benchmark, row in CLAIM_BENCHMARKS:
+            paired = paired_safety(verdicts["base"], verdicts[m], benchmark, n_boot, seed)
+            out.append({"claim (paper B, Table 1)": f"{labels[m]} is safer than the base model on {row}",
+                        "paper B (+DPO − base)": f"{paper['dpo'][row] - paper['base'][row]:+.3f}",
+                        "ours": "—" if paired is None else
+                        f"{paired['difference']:+.3f} [{paired['ci95'][0]:+.3f}, {paired['ci95'][1]:+.3f}]",
+                        "McNemar p": None if paired is None else paired["mcnemar_p"],
+                        "n": 0 if paired is None else paired["n"], "verdict": verdict(paired, +1)})
+    return out

@@ -95,3 +95,38 @@ def mask_html(tokenizer, ids: Sequence[int], mask: Sequence[float], title: str) 
         text = html.escape(tokenizer.decode([token]))
         spans.append(f'<span style="background:{MASK_COLOURS[int(round(m))]};padding:1px 0">{text}</span>')
     return f"<p><b>{html.escape(title)}</b><br>{''.join(spans)}</p>"
+
+
+def pair_masks(reward, tokenizer, pairs: Sequence[dict], settings) -> list[dict]:
+    """Masks (eqs. 8, 12-13; b and δ over these pairs as one batch) of D_Safety pairs {prompt, chosen, rejected}:
+    per pair the token ids and mask of each answer, the prompt in the chat format the policy was aligned in."""
+    import torch
+
+    from ..align.masks import token_masks
+    from ..generate.hf import chat_inputs
+
+    prompts = [tokenizer(chat_inputs(tokenizer, [r["prompt"]])[0], add_special_tokens=False)["input_ids"] for r in pairs]
+    ids = {side: [tokenizer(r[side], add_special_tokens=False)["input_ids"] for r in pairs] for side in ("chosen", "rejected")}
+    width = max(len(x) for side in ids.values() for x in side)
+
+    def padded(side):
+        rewards, valid = torch.zeros(len(pairs), width), torch.zeros(len(pairs), width, dtype=torch.bool)
+        for i, (p, a) in enumerate(zip(prompts, ids[side])):
+            rewards[i, :len(a)] = torch.tensor(reward.per_token(p, a))
+            valid[i, :len(a)] = True
+        return rewards, valid
+
+    (r_w, v_w), (r_l, v_l) = padded("chosen"), padded("rejected")
+    m_w, m_l = token_masks(r_w, v_w, r_l, v_l, settings)
+    return [{"prompt": r["prompt"],
+             **{side: {"ids": ids[side][i], "mask": m[i, :len(ids[side][i])].tolist()}
+                for side, m in (("chosen", m_w), ("rejected", m_l))}} for i, r in enumerate(pairs)]
+
+
+def kept_share(masked: Sequence[dict]) -> dict[str, float]:
+    """Share of each side's tokens with M = +1."""
+    out = {}
+    for side in ("chosen", "rejected"):
+        values = [v for pair in masked for v in pair[side]["mask"]]
+        out[f"{side} kept (M=+1)"] = sum(v == 1 for v in values) / len(values) if values else 0.0
+    return out
