@@ -84,5 +84,19 @@ def test_claims_against_base_cover_every_safety_row_of_each_aligned_model():
     verdicts = {"base": base, "dpo": [{**r, "safe": True} for r in base]}
     claims = paper_b.claims_against_base(verdicts, {"base": "base", "dpo": "Safe-DPO"}, n_boot=200, seed=0)
     assert [c["verdict"] for c in claims] == ["reproduced", "unresolved", "unresolved", "unresolved"]
-    assert claims[0]["ours"] == "+1.000 [+1.000, +1.000]" and claims[0]["paper B (+DPO − base)"] == "+0.135"
+    assert claims[0]["ours"] == "+1.000 [+1.000, +1.000]" and claims[0]["paper B"] == "+0.135 (+DPO − base)"
     assert [c["n"] for c in claims] == [30, 0, 0, 0]
+
+
+def test_masked_methods_are_compared_with_their_unmasked_baselines_beside_paper_b():
+    rows = [{"benchmark": "pool:IHD", "prompt": f"p{i}", "safe": i % 2 == 0, "source": "pku"} for i in range(20)]
+    verdicts = {"grpo": rows, "appo": [{**r, "safe": True} for r in rows]}
+    claims = paper_b.claims(verdicts, paper_b.MASKED_VS_UNMASKED, {"grpo": "GRPO", "appo": "APPO"}, 200, 0)
+    assert len(claims) == 4  # (dpo, adpo) and (rs, ars) have no verdicts: left out
+    ihd = claims[0]
+    assert ihd["claim (paper B, Table 1)"] == "APPO is safer than GRPO on IHD"
+    assert ihd["paper B"] == "+0.127 (+APPO − +PPO)" and ihd["ours"].startswith("+0.500 [")
+    assert ihd["n"] == 20 and ihd["verdict"] == "reproduced"
+    assert paper_b.model_label("ars") == "ARS" and paper_b.model_label("kto") == "Safe-KTO"
+    with pytest.raises(KeyError, match="unknown model 'ppo'"):
+        paper_b.model_label("ppo")

@@ -47,6 +47,7 @@ class Stage:
 def stages(profile: str) -> list[Stage]:
     """The book's stages for `profile`, in dependency order (each method aligned, then evaluated)."""
     from .align import METHODS
+    from .align.adaptive import PAPER_B_METHODS
 
     settings = profiles.load(profile)  # validates the name
     out = [
@@ -78,12 +79,19 @@ def stages(profile: str) -> list[Stage]:
     implicit_policy = f"align-{settings.token_rewards.policy}"
     out.append(Stage("token-rewards", "09_token_rewards.ipynb", after=["data", implicit_policy],
                      sections=["token_rewards", "data", "splits"], on_demand=[implicit_policy]))
+    for m, spec in PAPER_B_METHODS.items():
+        # the token reward is the token-rewards stage's choice; its implicit candidate reads Safe-DPO's policy
+        out.append(Stage(f"align-{m}", "12_adaptive_align.ipynb", params={"method": m},
+                         after=["data", "token-rewards", implicit_policy],
+                         sections=["adaptive", "align", "token_rewards", "data", "splits"], artifacts=[f"align/{m}"],
+                         on_demand=[implicit_policy, "token-rewards"], title=f"Aligning with {spec.label}"))
+    labels = {**{m: spec.label for m, spec in METHODS.items()}, **{m: spec.label for m, spec in PAPER_B_METHODS.items()}}
     for m in settings.paper_b_eval.models:
         aligned = [] if m == "base" else [f"align-{m}"]
         out.append(Stage(f"paper-b-eval-{m}", "10_paper_b_eval.ipynb", params={"model": m},
                          after=["type-pools", "judges", "harm-judges"] + aligned,
                          sections=["paper_b_eval", "eval", "judges", "judging"], on_demand=aligned,
-                         title=f"Paper B's evaluation: {'the base model' if m == 'base' else METHODS[m].label}"))
+                         title=f"Paper B's evaluation: {'the base model' if m == 'base' else labels[m]}"))
     out.append(Stage("paper-b-table", "11_paper_b_table.ipynb",
                      after=[f"paper-b-eval-{m}" for m in settings.paper_b_eval.models], sections=["paper_b_eval", "eval"]))
     out.append(Stage("results", "06_results.ipynb", after=["eval-base"] + [f"eval-{m}" for m in METHODS],

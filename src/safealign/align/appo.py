@@ -43,13 +43,20 @@ def completion_token_rewards(reward, prompt_ids: torch.Tensor, prompt_mask: torc
     return out
 
 
+def prompt_token_ids(tokenizer, prompt) -> list[int]:
+    """The chat-formatted prompt's token ids (generation prompt included), as GRPO's completions follow it."""
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
 def sequence_reward(reward, tokenizer, pool: str = "mean") -> Callable:
-    """A GRPO reward function (`reward_funcs`): the pooled token reward of each completion."""
+    """A GRPO reward function (`reward_funcs`): the pooled token reward of each completion after its prompt."""
 
     def score(prompts: Sequence, completions: Sequence, completion_ids: Sequence[Sequence[int]], **_) -> list[float]:
         out = []
-        for ids in completion_ids:
-            values = reward.per_token([], list(ids)) if len(ids) else [0.0]
+        for prompt, ids in zip(prompts, completion_ids):
+            values = reward.per_token(prompt_token_ids(tokenizer, prompt), list(ids)) if len(ids) else [0.0]
             out.append(float(min(values) if pool == "min" else sum(values) / len(values)))
         return out
 

@@ -173,7 +173,8 @@ def evaluate_policy(settings, name: str, backend, test_pools: Mapping[str, Seque
 # ---------------------------------------------------------------------------------------------
 # the Table 1 chapter: models side by side, paired claims
 
-# paper B's Table 1 (Qwen2-7B after SFT; safety = GPT-4-judged harmless rate): the rows we also measure
+# paper B's Table 1 (Qwen2-7B after SFT; safety = GPT-4-judged harmless rate): the rows we also measure. Our
+# GRPO stands in for paper B's PPO (TRL has no PPO), our RS / ARS are its RJ / ARJ.
 PAPER_B_TABLE1 = {
     "base": {"IHD": 0.6985, "EHD": 0.6690, "MHD": 0.7565, "natural": 0.7530, "arc_easy": 0.939, "hellaswag": 0.8172,
              "gsm8k": 0.8840},
@@ -181,7 +182,49 @@ PAPER_B_TABLE1 = {
             "gsm8k": 0.8757},
     "adpo": {"IHD": 0.9430, "EHD": 0.7290, "MHD": 0.8835, "natural": 0.9020, "arc_easy": 0.9381, "hellaswag": 0.8171,
              "gsm8k": 0.8923},
+    "grpo": {"IHD": 0.8245, "EHD": 0.7100, "MHD": 0.7675, "natural": 0.8215, "arc_easy": 0.9405, "hellaswag": 0.8064,
+             "gsm8k": 0.8681},
+    "appo": {"IHD": 0.9520, "EHD": 0.7335, "MHD": 0.8550, "natural": 0.9105, "arc_easy": 0.9376, "hellaswag": 0.8172,
+             "gsm8k": 0.8825},
+    "rs": {"IHD": 0.8325, "EHD": 0.7055, "MHD": 0.7870, "natural": 0.8415, "arc_easy": 0.9261, "hellaswag": 0.8029,
+           "gsm8k": 0.8454},
+    "ars": {"IHD": 0.9360, "EHD": 0.7400, "MHD": 0.8785, "natural": 0.9170, "arc_easy": 0.9372, "hellaswag": 0.8161,
+            "gsm8k": 0.8802},
 }
+PAPER_B_COLUMNS = {"base": "base", "dpo": "+DPO", "adpo": "+ADPO", "grpo": "+PPO", "appo": "+APPO", "rs": "+RJ",
+                   "ars": "+ARJ"}
+# paper B's adaptive methods against their unmasked baselines (Table 1: each masked column above its baseline)
+MASKED_VS_UNMASKED = (("dpo", "adpo"), ("grpo", "appo"), ("rs", "ars"))
+
+
+def model_label(name: str) -> str:
+    """'base', paper A's Safe-* label, or paper B's method label."""
+    from ..align import METHODS
+    from ..align.adaptive import PAPER_B_METHODS
+
+    if name == "base":
+        return "base"
+    for table in (METHODS, PAPER_B_METHODS):
+        if name in table:
+            return table[name].label
+    raise KeyError(f"unknown model {name!r} (paper_b_eval.models): not base, a paper A method or a paper B method")
+
+
+def policy_backend(profile: str, name: str, settings):
+    """The generation backend of a model of paper_b_eval.models (paper B's methods load from their own folders)."""
+    from ..align import adaptive
+    from .run import PolicyMissing, model_identity, policy_backend as paper_a_backend
+
+    if name not in adaptive.PAPER_B_METHODS:
+        return paper_a_backend(profile, name, settings)
+
+    def load():
+        try:
+            return adaptive.load_policy(profile, name)
+        except FileNotFoundError as err:
+            raise PolicyMissing(f"align-{name}", str(err)) from None
+
+    return backends.HFBackend(load, model_identity(profile, name, settings))
 
 
 def verdicts_path(profile: str, name: str) -> Path:
@@ -243,21 +286,29 @@ def verdict(paired: dict | None, expected_sign: int, alpha: float = 0.05) -> str
 CLAIM_BENCHMARKS = (("pool:IHD", "IHD"), ("pool:EHD", "EHD"), ("pool:MHD", "MHD"), ("alert", "natural"))
 
 
-def claims_against_base(verdicts: Mapping[str, Sequence[dict]], labels: Mapping[str, str], n_boot: int,
-                        seed: int) -> list[dict]:
-    """Paper B's Table 1 claim "+DPO is safer than the base model" on every safety row, for each aligned model of
-    `verdicts` against "base": the paired difference, McNemar's p and the verdict by `verdict`'s rule."""
+def claims(verdicts: Mapping[str, Sequence[dict]], comparisons: Sequence[tuple[str, str]], labels: Mapping[str, str],
+           n_boot: int, seed: int) -> list[dict]:
+    """Paper B's Table 1 claim "b is safer than a" on every safety row, for each (a, b) of `comparisons` whose
+    two models both have verdicts: the paired difference, McNemar's p and the verdict by `verdict`'s rule."""
     paper = PAPER_B_TABLE1
     out = []
-    for m in verdicts:
-        if m == "base":
+    for a, b in comparisons:
+        if a not in verdicts or b not in verdicts:
             continue
         for benchmark, row in CLAIM_BENCHMARKS:
-            paired = paired_safety(verdicts["base"], verdicts[m], benchmark, n_boot, seed)
-            out.append({"claim (paper B, Table 1)": f"{labels[m]} is safer than the base model on {row}",
-                        "paper B (+DPO − base)": f"{paper['dpo'][row] - paper['base'][row]:+.3f}",
+            paired = paired_safety(verdicts[a], verdicts[b], benchmark, n_boot, seed)
+            # paper A's methods have no column in paper B: their claim is paper B's +DPO against the base
+            ka, kb = (m if m in paper else "dpo" for m in (a, b))
+            out.append({"claim (paper B, Table 1)": f"{labels[b]} is safer than {labels[a]} on {row}",
+                        "paper B": f"{paper[kb][row] - paper[ka][row]:+.3f} ({PAPER_B_COLUMNS[kb]} − {PAPER_B_COLUMNS[ka]})",
                         "ours": "—" if paired is None else
                         f"{paired['difference']:+.3f} [{paired['ci95'][0]:+.3f}, {paired['ci95'][1]:+.3f}]",
                         "McNemar p": None if paired is None else paired["mcnemar_p"],
                         "n": 0 if paired is None else paired["n"], "verdict": verdict(paired, +1)})
     return out
+
+
+def claims_against_base(verdicts: Mapping[str, Sequence[dict]], labels: Mapping[str, str], n_boot: int,
+                        seed: int) -> list[dict]:
+    """Every aligned model of `verdicts` against "base" (paper B: +DPO above the base on every safety row)."""
+    return claims(verdicts, [("base", m) for m in verdicts if m != "base"], labels, n_boot, seed)

@@ -1,0 +1,407 @@
+"""Paper B's adaptive message-wise alignment (§3.2, Table 1): one stage per run, each with its unmasked baseline.
+
+    adpo  ADPO  DPO with token masks inside the log-ratio sums (align.adaptive_dpo)   baseline: Safe-DPO (align-dpo)
+    grpo  GRPO  TRL's GRPOTrainer, sequence reward = the pooled token reward          (PPO's stand-in: TRL has no PPO)
+    appo  APPO  the same GRPO, advantages masked token by token (align.appo)
+    rs    RS    best of N answers by the reward, then SFT on the kept answers
+    ars   ARS   the same kept answers, SFT with masked labels, unlikelihood on M = −1 (align.ars)
+
+One recipe: every run starts from the profile's policy model with align.lora on D_Safety's training pairs
+(align.data: ADPO on the pairs with align.hyper — Safe-DPO's own data and schedule —, the others on their
+prompts). The token reward is the one stage token-rewards chose by measurement (its result's `chosen`), never
+the evaluation judge nor a model trained on its rows. The registry is paper B's own: paper A's table, and so
+its stages, stay as they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import resource
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+import torch
+
+from .. import io, models, paths, runtime
+from ..profiles import Section, section
+from .masks import MaskSettings
+
+
+@dataclass(frozen=True)
+class AdaptiveMethod:
+    name: str       # stage align-<name>, results book/results/<profile>/align/<name>.json
+    label: str
+    family: str     # "dpo" | "grpo" | "rs"
+    masked: bool
+    baseline: str   # the unmasked run it is compared with
+    source: str
+
+
+PAPER_B_METHODS: dict[str, AdaptiveMethod] = {m.name: m for m in [
+    AdaptiveMethod("adpo", "ADPO", "dpo", True, "dpo", "paper B §3.2 eq. 10 (as eq. 7 with token masks)"),
+    AdaptiveMethod("grpo", "GRPO (for PPO)", "grpo", False, "grpo", "Shao et al. 2024, arXiv 2402.03300 (TRL GRPOTrainer)"),
+    AdaptiveMethod("appo", "APPO", "grpo", True, "grpo", "paper B §3.2 eq. 9 (masked per-token advantages)"),
+    AdaptiveMethod("rs", "RS (rejection sampling)", "rs", False, "rs", "best-of-N then SFT (paper B's RS baseline)"),
+    AdaptiveMethod("ars", "ARS", "rs", True, "rs", "paper B §3.2 eq. 11 (masked SFT on best-of-N answers)"),
+]}
+
+
+def adaptive_method(name: str) -> AdaptiveMethod:
+    if name not in PAPER_B_METHODS:
+        raise KeyError(f"unknown paper B method {name!r} (parameter `method`); choose one of {list(PAPER_B_METHODS)}")
+    return PAPER_B_METHODS[name]
+
+
+@section
+class MaskSection(Section):
+    mode: str           # dead_zone (eqs. 12-13 as printed) | hysteresis (a true Schmitt trigger)
+    combination: str    # gated (eq. 8) | signed (eq. 13 as a weight)
+    baseline: str       # batch_mean (paper B) | zero
+    kappa: float        # δ = κ · std(r_t) over the batch (paper B gives no δ)
+
+    def settings(self) -> MaskSettings:
+        return MaskSettings(mode=self.mode, combination=self.combination, baseline=self.baseline, kappa=self.kappa)
+
+
+@section
+class PolicyOptimisation(Section):
+    prompts: int                  # D_Safety training prompts (of align.data's pairs)
+    num_generations: int          # completions per prompt (GRPO's group)
+    max_completion_length: int
+    temperature: float
+    beta: float                   # KL to the reference (TRL's default 0: none)
+    learning_rate: float
+    per_device_train_batch_size: int   # completions per step (a multiple of num_generations)
+    num_train_epochs: float
+
+
+@section
+class RejectionSampling(Section):
+    prompts: int | None           # D_Safety training prompts sampled (null = every pair's prompt)
+    n: int                        # candidates per prompt
+    max_new_tokens: int
+    temperature: float
+    batch_size: int
+    learning_rate: float
+    num_train_epochs: float
+    per_device_train_batch_size: int
+    unlikelihood_weight: float    # λ of the M = −1 tokens' −log(1 − p) (ARS)
+
+
+@section
+class AdaptiveSettings(Section):
+    """profiles.yaml section `adaptive` (a wing section: stages align-{adpo,grpo,appo,rs,ars} read it)."""
+    mask: MaskSection
+    pooling: str                  # a sequence's reward from its token rewards: mean | min
+    po: PolicyOptimisation
+    rs: RejectionSampling
+
+
+# ---------------------------------------------------------------------------------------------
+# the token reward
+
+
+class Memo:
+    """A token reward whose per-token values are computed once per (prompt, completion): APPO scores a
+    completion for its sequence reward and again for its mask."""
+
+    def __init__(self, reward):
+        self.reward, self.identity, self._cache = reward, reward.identity, {}
+
+    def per_token(self, prompt_ids, completion_ids) -> list[float]:
+        key = (tuple(prompt_ids), tuple(completion_ids))
+        if key not in self._cache:
+            self._cache[key] = list(self.reward.per_token(list(prompt_ids), list(completion_ids)))
+        return self._cache[key]
+
+
+def chosen_reward_name(profile: str) -> str:
+    try:
+        return io.read_result(profile, "token_rewards")["chosen"]
+    except FileNotFoundError as err:
+        from ..evaluate.run import PolicyMissing
+
+        raise PolicyMissing("token-rewards", f"no token reward chosen yet ({err})") from None
+
+
+def token_reward(settings, device: str = "cpu"):
+    """The token reward stage token-rewards chose (memoised; it never sees an empty prompt)."""
+    from ..judges import token_reward_study as study
+
+    name = chosen_reward_name(settings.name)
+    tokenizer = models.load_tokenizer(settings["policy_model"])
+    if name == "lexical":
+        reward = study.lexical(tokenizer)
+    elif name == "implicit":
+        try:
+            reward = study.implicit(settings, settings.token_rewards, device)
+        except FileNotFoundError as err:
+            from ..evaluate.run import PolicyMissing
+
+            raise PolicyMissing(f"align-{settings.token_rewards.policy}", str(err)) from None
+    else:
+        raise ValueError(f"book/results/{settings.name}/token_rewards.json: unknown chosen reward {name!r}")
+    bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    return Memo(study.with_context(reward, bos))
+
+
+def pooled(values, pooling: str) -> float:
+    if pooling not in ("mean", "min"):
+        raise ValueError(f"adaptive.pooling {pooling!r}: choose mean or min")
+    values = list(values) or [0.0]
+    return float(min(values) if pooling == "min" else sum(values) / len(values))
+
+
+class MaskTally:
+    """Counts of M = +1 / 0 / −1 over the answer tokens a run's masks covered."""
+
+    def __init__(self):
+        self.counts = {1: 0, 0: 0, -1: 0}
+
+    def add(self, mask: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        values = mask[valid.bool()].round().long()
+        for v in self.counts:
+            self.counts[v] += int((values == v).sum())
+        return mask
+
+    def shares(self) -> dict:
+        total = sum(self.counts.values())
+        return {"tokens": total, **{f"share_{'plus' if v == 1 else 'minus' if v == -1 else 'zero'}":
+                                    round(c / total, 4) if total else None for v, c in self.counts.items()}}
+
+
+# ---------------------------------------------------------------------------------------------
+# best of N (RS and ARS share the samples)
+
+
+def chat_ids(tokenizer, prompt: str, answer: str | None = None) -> list[int]:
+    """Token ids of the chat prompt (generation prompt included), or of prompt + answer turn."""
+    messages = [{"role": "user", "content": prompt}] + ([{"role": "assistant", "content": answer}] if answer is not None else [])
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=answer is None)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def answer_ids(tokenizer, prompt: str, answer: str) -> tuple[list[int], list[int]]:
+    """(prompt ids, answer ids) with prompt + answer = the chat-formatted exchange."""
+    head, full = chat_ids(tokenizer, prompt), chat_ids(tokenizer, prompt, answer)
+    if full[:len(head)] != head:
+        raise ValueError("the chat template does not extend the generation prompt with the answer turn")
+    return head, full[len(head):]
+
+
+def best_of_n_samples(settings, prompts: list[str], reward, device: str = "cpu") -> list[dict]:
+    """Per prompt: N sampled answers of the policy model, their pooled rewards, and the best one with its
+    token ids and token rewards. Cached under runs/<profile>/align/.best_of_n (both branches read the file)."""
+    from ..generate import hf
+    from .ars import best_of_n
+
+    cfg = settings.adaptive.rs
+    key = hashlib.sha256(json.dumps({"prompts": prompts, "rs": cfg.to_dict(), "pooling": settings.adaptive.pooling,
+                                     "model": settings["policy_model"], "reward": reward.identity,
+                                     "seed": settings.seed}, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    path = paths.run_dir(settings.name, "align", ".best_of_n") / f"{key}.json"
+    if not path.exists():
+        model, tokenizer = models.load_model(settings["policy_model"], device=device)
+        candidates = hf.generate(model, tokenizer, prompts, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size,
+                                 do_sample=True, temperature=cfg.temperature, num_return_sequences=cfg.n,
+                                 seed=settings.seed, desc="best-of-N samples")
+        rows, scores = [], []
+        from tqdm.auto import tqdm
+
+        for prompt, cands in tqdm(list(zip(prompts, candidates)), desc="reward of each candidate", leave=False):
+            cands = [cands] if isinstance(cands, str) else cands
+            tokenized = [answer_ids(tokenizer, prompt, c) for c in cands]
+            per_token = [reward.per_token(p, a) for p, a in tokenized]
+            scores.append([pooled(r, settings.adaptive.pooling) for r in per_token])
+            rows.append({"prompt": prompt, "candidates": cands, "tokenized": tokenized, "per_token": per_token})
+        out = []
+        for row, s, best in zip(rows, scores, best_of_n([r["candidates"] for r in rows], scores)):
+            out.append({"prompt": row["prompt"], "candidates": row["candidates"], "scores": s, "best": best,
+                        "answer": row["candidates"][best], "prompt_ids": row["tokenized"][best][0],
+                        "answer_ids": row["tokenized"][best][1], "token_rewards": row["per_token"][best]})
+        io.write_json(path, out)
+    return io.read_json(path)
+
+
+def sft_rows(samples: list[dict], mask: MaskSettings | None) -> list[dict]:
+    """Pre-tokenized SFT rows of the kept answers: every answer token a label (RS), or masked labels (ARS)."""
+    from .ars import AVOID, masked_rows
+
+    if mask is not None:
+        return masked_rows([s["prompt_ids"] for s in samples], [s["answer_ids"] for s in samples],
+                           [s["token_rewards"] for s in samples], mask)
+    return [{"input_ids": s["prompt_ids"] + s["answer_ids"], "labels": [-100] * len(s["prompt_ids"]) + s["answer_ids"],
+             AVOID: [-100] * (len(s["prompt_ids"]) + len(s["answer_ids"]))} for s in samples]
+
+
+# ---------------------------------------------------------------------------------------------
+# one run
+
+
+def policy_dir(profile: str, name: str) -> Path:
+    return paths.run_dir(profile, "align") / adaptive_method(name).name
+
+
+def load_policy(profile: str, name: str, device: str = "cpu"):
+    folder = policy_dir(profile, name)
+    if not (folder / "config.json").exists():
+        raise FileNotFoundError(f"{folder} holds no policy: run the pipeline stage align-{name} (profile {profile})")
+    return models.load_model(str(folder), device=device)
+
+
+def _common(settings, workdir: Path, device: str, max_length: int | None) -> dict:
+    out = dict(output_dir=str(workdir), seed=settings.seed, data_seed=settings.seed, report_to="none", logging_steps=1,
+               save_strategy="no", use_cpu=device == "cpu", bf16=device == "cuda", dataloader_num_workers=0,
+               disable_tqdm=False)
+    return out if max_length is None else {**out, "max_length": max_length}
+
+
+def _dpo_trainer(settings, model, tokenizer, pairs, reward, tally, workdir, device):
+    from trl import DPOTrainer
+
+    from .adaptive_dpo import adaptive_dpo_class, batch_masks
+    from .methods import hyperparameters
+    from .run import lora_config, make_config
+
+    hyper = hyperparameters(settings, "dpo")  # Safe-DPO's recipe, unchanged
+    config = make_config("dpo", hyper, workdir, device, settings.seed, settings.align.max_length)
+    mask = settings.adaptive.mask.settings()
+    ref_model = models.load_model(settings["policy_model"], device=device)[0]
+    trainer = adaptive_dpo_class(DPOTrainer)(
+        model=model, ref_model=ref_model, args=config, train_dataset=pairs, processing_class=tokenizer,
+        peft_config=lora_config(settings), mask_settings=mask, token_reward=reward.per_token,
+        mask_fn=lambda batch: tally.add(batch_masks(batch, mask), batch["completion_mask"]))
+    return trainer, hyper
+
+
+def _grpo_trainer(settings, model, tokenizer, pairs, reward, tally, workdir, device, masked: bool):
+    from trl import GRPOConfig, GRPOTrainer
+
+    from .appo import adaptive_grpo_class, sequence_reward
+    from .run import lora_config
+
+    cfg = settings.adaptive.po
+    hyper = cfg.to_dict()
+    config = GRPOConfig(**_common(settings, workdir, device, None), learning_rate=cfg.learning_rate,
+                        per_device_train_batch_size=cfg.per_device_train_batch_size, num_train_epochs=cfg.num_train_epochs,
+                        num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length,
+                        temperature=cfg.temperature, beta=cfg.beta, lr_scheduler_type="linear", warmup_steps=0)
+    prompts = datasets.Dataset.from_dict({"prompt": pairs["prompt"][: cfg.prompts]})
+    kwargs = dict(model=model, args=config, train_dataset=prompts, processing_class=tokenizer,
+                  reward_funcs=[sequence_reward(reward, tokenizer, settings.adaptive.pooling)],
+                  peft_config=lora_config(settings))
+    if not masked:
+        return GRPOTrainer(**kwargs), hyper
+
+    class TalliedAPPO(adaptive_grpo_class(GRPOTrainer)):
+        def _generate_and_score_completions(self, inputs):
+            out = super()._generate_and_score_completions(inputs)
+            tally.add(self.last_masks, out["completion_mask"].cpu())
+            return out
+
+    TalliedAPPO.__name__ = TalliedAPPO.__qualname__ = "AdaptiveGRPOTrainer"
+    return TalliedAPPO(mask_settings=settings.adaptive.mask.settings(), token_reward=reward, **kwargs), hyper
+
+
+def _sft_trainer(settings, model, tokenizer, pairs, reward, tally, workdir, device, masked: bool):
+    from trl import SFTConfig, SFTTrainer
+
+    from .ars import AVOID, masked_sft_class
+    from .run import lora_config
+
+    cfg = settings.adaptive.rs
+    prompts = [p[0]["content"] for p in pairs["prompt"]][: cfg.prompts or None]
+    samples = best_of_n_samples(settings, prompts, reward, device)
+    mask = settings.adaptive.mask.settings() if masked else None
+    rows = sft_rows(samples, mask)
+    for row in rows:  # the tally of the masks over answer tokens (RS: every answer token is +1)
+        kept = torch.tensor(row["labels"]) != -100
+        avoided = torch.tensor(row[AVOID]) != -100
+        tally.counts[1] += int(kept.sum())
+        tally.counts[-1] += int(avoided.sum())
+    tally.counts[0] += sum(len(s["answer_ids"]) for s in samples) - tally.counts[1] - tally.counts[-1]
+    hyper = {k: cfg[k] for k in ("learning_rate", "num_train_epochs", "per_device_train_batch_size", "unlikelihood_weight")}
+    config = SFTConfig(**_common(settings, workdir, device, settings.align.max_length), learning_rate=cfg.learning_rate,
+                       num_train_epochs=cfg.num_train_epochs, per_device_train_batch_size=cfg.per_device_train_batch_size,
+                       lr_scheduler_type="linear", warmup_steps=0)
+    trainer = masked_sft_class(SFTTrainer)(model=model, args=config, train_dataset=datasets.Dataset.from_list(rows),
+                                           processing_class=tokenizer, peft_config=lora_config(settings),
+                                           unlikelihood_weight=cfg.unlikelihood_weight)
+    trainer.best_of_n = {"prompts": len(samples), "n": cfg.n,
+                         "mean_best_reward": round(sum(s["scores"][s["best"]] for s in samples) / len(samples), 4),
+                         "mean_reward": round(sum(sum(s["scores"]) / len(s["scores"]) for s in samples) / len(samples), 4)}
+    return trainer, hyper
+
+
+def train(settings, name: str) -> dict:
+    """Train paper B method `name`; save the merged policy; return its cost accounting (the align JSON)."""
+    from .pairs import training_pairs
+    from .run import _tail_mean, save_policy
+
+    m = adaptive_method(name)
+    device = runtime.device(settings)
+    runtime.seed_everything(settings.seed)
+    pairs = training_pairs(settings)
+    reward, tally = token_reward(settings, device), MaskTally()
+    model, tokenizer = models.load_model(settings["policy_model"], device=device)
+    workdir = paths.run_dir(settings.name, "align", f".{m.name}-trainer")
+    start = time.perf_counter()
+    if m.family == "dpo":
+        trainer, hyper = _dpo_trainer(settings, model, tokenizer, pairs, reward, tally, workdir, device)
+    elif m.family == "grpo":
+        trainer, hyper = _grpo_trainer(settings, model, tokenizer, pairs, reward, tally, workdir, device, m.masked)
+    else:
+        trainer, hyper = _sft_trainer(settings, model, tokenizer, pairs, reward, tally, workdir, device, m.masked)
+    setup_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    output = trainer.train()
+    wall = time.perf_counter() - start
+    history = [row for row in trainer.state.log_history if "loss" in row]
+    if any(not math.isfinite(row.get("grad_norm", 0.0)) for row in history):
+        raise RuntimeError(f"align-{m.name}: training diverged (non-finite gradient); see {workdir}")
+    tokens = history[-1].get("num_tokens") if history else None
+    target = save_policy(trainer, tokenizer, policy_dir(settings.name, name))
+    io.write_json(target / "training_log.json", history)
+    shutil.rmtree(workdir, ignore_errors=True)
+    result = {
+        "method": m.name, "label": m.label, "trainer": type(trainer).__name__, "family": m.family, "masked": m.masked,
+        "baseline": m.baseline, "source": m.source, "policy_model": settings["policy_model"], "profile": settings.name,
+        "hyperparameters": hyper, "lora": settings.align.lora.to_dict() if settings.align.lora else None,
+        "mask": settings.adaptive.mask.to_dict() if m.masked else None, "pooling": settings.adaptive.pooling,
+        "token_reward": reward.identity, "mask_tokens": tally.shares() if m.masked else None,
+        "train_pairs_available": len(pairs), "steps": trainer.state.global_step,
+        "wall_s": round(wall, 1), "setup_s": round(setup_s, 1),
+        "tokens_seen": int(tokens) if tokens else None, "tokens_per_s": round(tokens / wall, 1) if tokens else None,
+        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        "final_loss": _tail_mean(history, "loss"), "train_loss": output.training_loss,
+        "reward_accuracy": _tail_mean(history, "rewards/accuracies"), "reward_margin": _tail_mean(history, "rewards/margins"),
+        "sequence_reward": _tail_mean(history, "reward"),
+        "best_of_n": getattr(trainer, "best_of_n", None), "device": device,
+        "policy_sha256": models.weights_digest(target), "policy_dir": str(target.relative_to(paths.runs_dir())),
+    }
+    return {"result": result, "history": history}
+
+
+def training_figure(history: list[dict], title: str):
+    """Plotly: whichever of loss, reward margin, sequence reward and reward accuracy the trainer logged, per step."""
+    from plotly.subplots import make_subplots
+
+    from .. import viz
+
+    panels = [("loss", "loss"), ("rewards/margins", "reward margin (chosen − rejected)"),
+              ("reward", "sequence reward (mean over the group)"), ("rewards/accuracies", "reward accuracy (batch)")]
+    panels = [(k, t) for k, t in panels if any(k in row for row in history)]
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for _, t in panels])
+    for col, (key, label) in enumerate(panels, start=1):
+        rows = [row for row in history if key in row]
+        fig.add_scatter(x=[r["step"] for r in rows], y=[r[key] for r in rows], mode="lines+markers", name=label,
+                        row=1, col=col, showlegend=False)
+        fig.update_xaxes(title_text="step", row=1, col=col)
+    fig.update_layout(title=title, template=viz.TEMPLATE, height=360)
+    return fig
