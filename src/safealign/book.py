@@ -13,13 +13,19 @@ from . import book_pages, paths, profiles
 DEFAULT = profiles.DEFAULT_PROFILE
 
 
+def _paper_b_run(name: str) -> bool:
+    from .align.adaptive import PAPER_B_METHODS
+
+    return name.startswith("align-") and name[len("align-"):] in PAPER_B_METHODS
+
+
 PARTS = [  # (caption, intro page or None, which stages, stages that are chapters of their own)
     ("Foundations", None, lambda n: n in ("overview", "data", "judges", "harm-judges")),
-    ("Alignment: the eleven Safe-* losses", "book/alignment", lambda n: n.startswith("align-")),
+    ("Alignment: the eleven Safe-* losses", "book/alignment", lambda n: n.startswith("align-") and not _paper_b_run(n)),
     ("Evaluation", "book/evaluation", lambda n: n.startswith("eval-")),
     ("Results", None, lambda n: n in ("results", "answers")),
     ("Paper B: truly safe and truly helpful", None, lambda n: n in ("harm-types", "type-pools", "filtering", "token-rewards", "paper-b-table")
-     or n.startswith("paper-b-eval-")),
+     or n.startswith("paper-b-eval-") or _paper_b_run(n)),
 ]
 
 

@@ -1,0 +1,93 @@
+"""Paper B's adaptive runs (align.adaptive): their registry and stages, the kept answers' SFT rows, the mask
+tally, best-of-N sampling that is seeded and cached."""
+
+import pytest
+import torch
+
+from safealign.align import adaptive
+from safealign.align.ars import AVOID
+from safealign.align.masks import MaskSettings
+
+FIXED = MaskSettings(kappa=None, delta=0.5, baseline="zero")
+
+
+def test_every_paper_b_method_is_a_stage_of_its_own_and_paper_a_keeps_its_eleven():
+    from safealign import pipeline
+    from safealign.align import METHODS
+
+    stages = {s.name: s for s in pipeline.stages("smoke")}
+    assert len(METHODS) == 11 and not set(METHODS) & set(adaptive.PAPER_B_METHODS)
+    for name, spec in adaptive.PAPER_B_METHODS.items():
+        stage = stages[f"align-{name}"]
+        assert stage.notebook == "12_adaptive_align.ipynb" and stage.params == {"method": name}
+        assert "token-rewards" in stage.after and "adaptive" in stage.sections
+        assert spec.baseline in adaptive.PAPER_B_METHODS or spec.baseline == "dpo"
+    assert {m.baseline for m in adaptive.PAPER_B_METHODS.values() if m.masked} == {"dpo", "grpo", "rs"}
+    with pytest.raises(KeyError, match="parameter `method`"):
+        adaptive.adaptive_method("ppo")
+
+
+SAMPLES = [{"prompt_ids": [1, 2], "answer_ids": [10, 11, 12], "token_rewards": [2.0, 0.0, -2.0]},
+           {"prompt_ids": [3], "answer_ids": [13, 14], "token_rewards": [2.0, -2.0]}]
+
+
+def test_rejection_sampling_learns_every_answer_token_and_ars_only_the_kept_ones():
+    plain = adaptive.sft_rows(SAMPLES, None)
+    assert plain[0] == {"input_ids": [1, 2, 10, 11, 12], "labels": [-100, -100, 10, 11, 12], AVOID: [-100] * 5}
+    masked = adaptive.sft_rows(SAMPLES, FIXED)
+    assert masked[0]["labels"] == [-100, -100, 10, -100, -100] and masked[1]["labels"] == [-100, 13, -100]
+    assert [r["input_ids"] for r in masked] == [r["input_ids"] for r in plain]
+
+
+def test_the_mask_tally_counts_answer_tokens_only():
+    tally = adaptive.MaskTally()
+    mask = torch.tensor([[1.0, 0.0, -1.0, 1.0], [1.0, 1.0, 0.0, 0.0]])
+    valid = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
+    assert tally.add(mask, valid) is mask
+    assert tally.shares() == {"tokens": 5, "share_plus": 0.6, "share_zero": 0.2, "share_minus": 0.2}
+    assert adaptive.MaskTally().shares()["share_plus"] is None
+
+
+def test_pooling_and_the_memo():
+    assert adaptive.pooled([1.0, -3.0], "mean") == -1.0 and adaptive.pooled([1.0, -3.0], "min") == -3.0
+    assert adaptive.pooled([], "mean") == 0.0
+    with pytest.raises(ValueError, match="adaptive.pooling 'max'"):
+        adaptive.pooled([1.0], "max")
+
+    class Counting:
+        identity = {"reward": "counting"}
+        calls = 0
+
+        def per_token(self, prompt_ids, completion_ids):
+            Counting.calls += 1
+            return [float(t) for t in completion_ids]
+
+    memo = adaptive.Memo(Counting())
+    assert memo.per_token([1], [2, 3]) == [2.0, 3.0] and memo.per_token((1,), (2, 3)) == [2.0, 3.0]
+    assert Counting.calls == 1 and memo.identity == {"reward": "counting"}
+
+
+class ParityReward:
+    identity = {"reward": "parity"}
+
+    def per_token(self, prompt_ids, completion_ids):
+        return [1.0 if t % 2 == 0 else -1.0 for t in completion_ids]
+
+
+def test_best_of_n_keeps_the_highest_pooled_reward_and_is_seeded_and_cached(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("SAFEALIGN_RUNS_DIR", str(tmp_path))
+    settings, _, tokenizer, _ = tiny
+    prompts = ["Tell me a joke.", "How do I cook rice?"]
+    samples = adaptive.best_of_n_samples(settings, prompts, ParityReward())
+    assert [s["prompt"] for s in samples] == prompts
+    for s in samples:
+        assert len(s["candidates"]) == settings.adaptive.rs.n
+        assert s["best"] == max(range(len(s["scores"])), key=lambda j: (s["scores"][j], -j))
+        assert s["answer"] == s["candidates"][s["best"]]
+        head, answer = adaptive.answer_ids(tokenizer, s["prompt"], s["answer"])
+        assert (s["prompt_ids"], s["answer_ids"]) == (head, answer)
+        assert s["token_rewards"] == ParityReward().per_token(head, answer)
+    cached = list((tmp_path / "smoke" / "align" / ".best_of_n").glob("*.json"))
+    assert len(cached) == 1
+    cached[0].unlink()
+    assert adaptive.best_of_n_samples(settings, prompts, ParityReward()) == samples  # the same seed, the same samples
