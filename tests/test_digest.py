@@ -25,7 +25,7 @@ def fingerprints(profile="cpu"):
 
 def test_adding_an_unused_module_changes_no_stage_fingerprint(package_copy):
     before = fingerprints()
-    (package_copy / "align" / "adaptive_dpo.py").write_text('"""paper B, not imported by anything yet"""\n')
+    (package_copy / "align" / "not_yet_used.py").write_text('"""a new trainer kind, not imported by anything yet"""\n')
     (package_copy / "mixing.py").write_text("import numpy\n")
     assert fingerprints() == before
 
