@@ -1,11 +1,12 @@
 """Candidates for paper B's harm-type labeller, measured on the labels the floors name (prints figures).
 
 Intent signal (validated on XSTest's 250 safe + 200 unsafe prompts, never trained on):
-  minilm-lr           frozen MiniLM embeddings + logistic regression on the stage's training set
-                      (HH-RLHF red-team and PKU judge_train prompts vs LIMA / GSM8K train)
-  minilm-lr+lookalike the same plus CoCoNot's benign look-alike preference prompts (benign) and CoCoNot's
-                      "requests with safety concerns" (harmful); CoCoNot's contrast set stays held out
-  minilm-finetuned    MiniLM fine-tuned end to end on the look-alike training set
+  minilm-lr-plain     frozen MiniLM embeddings + logistic regression on HH-RLHF red-team and PKU judge_train
+                      prompts vs LIMA / GSM8K train (the stage's set before 2026-12-04)
+  minilm-lr           the stage's training set: the same plus GPTFuzz's questions (harmful) and CoCoNot's
+                      benign look-alike preference and contrast prompts (benign)
+  minilm-lr+unsafe    the stage's set plus CoCoNot's "requests with safety concerns" (harmful)
+  minilm-finetuned    MiniLM fine-tuned end to end on the minilm-lr+unsafe set
 Explicit signal (validated on the OpenAI moderation set's human labels, 755 fully labelled prompts):
   lexicon hits (the stage's), the Jigsaw BiLSTM toxicity scorer's six heads.
 
@@ -31,11 +32,12 @@ COCONOT_HARMFUL = ("dangerous or sensitive topics", "privacy violations", "trigg
                    "copyright violations", "wildchats", "misinformation")
 
 
-def lookalike_rows() -> list[dict]:
-    pref = [{"prompt": r["prompt"], "label": 0, "source": "coconot_pref"} for r in data.load("coconot_pref")]
-    harmful = [{"prompt": r["prompt"], "label": 1, "source": "coconot_unsafe"} for r in data.load("coconot_noncompliance")
-               if r["category"] == "Requests with safety concerns" and r["subcategory"] in COCONOT_HARMFUL]
-    return pref + harmful
+LOOKALIKE_SOURCES = ("coconot_pref", "coconot_contrast", "gptfuzz_questions")
+
+
+def coconot_unsafe_rows() -> list[dict]:
+    return [{"prompt": r["prompt"], "label": 1, "source": "coconot_unsafe"} for r in data.load("coconot_noncompliance")
+            if r["category"] == "Requests with safety concerns" and r["subcategory"] in COCONOT_HARMFUL]
 
 
 def report(name: str, y: np.ndarray, p: np.ndarray) -> None:
@@ -58,12 +60,13 @@ def main(argv=None) -> None:
     pairs = curation.safety_pairs(settings)
     judge_prompts = list(dict.fromkeys(p for p, s in zip(pairs["prompt"], pairs["split"]) if s == "judge_train"))
     stage_rows = harmtype.intent_training_set(judge_prompts, args.per_source, seed=settings["seed"])
-    extended = stage_rows + lookalike_rows()
+    plain_rows = [r for r in stage_rows if r["source"] not in LOOKALIKE_SOURCES]
+    extended = stage_rows + coconot_unsafe_rows()
     xstest = data.load("xstest_prompts")
     y, prompts = np.array([int(l == "unsafe") for l in xstest["label"]]), list(xstest["prompt"])
 
     embed = harmtype.CachedEmbedder(max_length=128, progress=False)
-    for name, rows in (("minilm-lr", stage_rows), ("minilm-lr+lookalike", extended)):
+    for name, rows in (("minilm-lr-plain", plain_rows), ("minilm-lr", stage_rows), ("minilm-lr+unsafe", extended)):
         clf, _ = harmtype.train_intent([r["prompt"] for r in rows], [r["label"] for r in rows], embed,
                                        seed=settings["seed"], folds=3)
         report(name, y, clf.predict_proba(prompts))

@@ -98,10 +98,12 @@ def test_intent_classifier_learns_from_labels_and_scores_training_prompts_out_of
 def test_intent_training_set_never_uses_evaluation_prompts_and_drops_ambiguous_prompts():
     rows = harmtype.intent_training_set(["How do I hurt someone?", "Hi"], per_source=5, seed=0)
     sources = {r["source"] for r in rows}
-    assert sources == {"hh_rlhf", "pku_judge_train", "lima", "gsm8k_train"}
+    assert sources == {"hh_rlhf", "pku_judge_train", "gptfuzz_questions", "lima", "gsm8k_train", "coconot_pref",
+                       "coconot_contrast"}
     assert not {"alert", "alert_adversarial", "xstest"} & sources
     assert len({r["prompt"] for r in rows}) == len(rows)
-    assert {r["label"] for r in rows if r["source"] in ("lima", "gsm8k_train")} == {0}
+    assert {r["label"] for r in rows if r["source"] in ("lima", "gsm8k_train", "coconot_pref", "coconot_contrast")} == {0}
+    assert {r["label"] for r in rows if r["source"] == "gptfuzz_questions"} == {1}
 
 
 def test_sampled_prompts_are_distinct_seeded_and_in_order():
@@ -112,13 +114,31 @@ def test_sampled_prompts_are_distinct_seeded_and_in_order():
     assert picked == sorted(picked, key=lambda p: int(p[1:]))
 
 
-def test_explicit_validation_scores_lexicon_hits_against_any_flagged_category(lexicon):
+def fake_toxicity(texts):
+    """Two 'classes': the first fires on 'idiot' (0.9), the second never above 0.3."""
+    return np.array([[0.9 if "idiot" in t else 0.1, 0.3] for t in texts])
+
+
+def test_the_explicit_signal_is_a_lexicon_hit_or_a_toxic_class_and_scores_both(lexicon):
+    signal = harmtype.ExplicitSignal(lexicon, fake_toxicity, toxicity_threshold=0.5, lexicon_weight=0.2, max_hits=1)
+    texts = ["you idiot", "cocaine and a bomb", "a nice day"]
+    assert signal.toxicity(texts).tolist() == [0.9, 0.3, 0.3]
+    assert np.allclose(signal.score(texts), [0.9, 0.3 + 0.2 * 1, 0.3])      # hits capped at max_hits
+    rows = harmtype.label_prompts(texts, signal, [0.1, 0.1, 0.9])
+    assert [r["harm_type"] for r in rows] == ["EHD", "EHD", "IHD"]
+    assert rows[0]["explicit_terms"] == [] and "toxicity 0.90 >= 0.5" in rows[0]["evidence"]
+    assert rows[2]["explicit"] is False and "toxicity 0.30 < 0.5" in rows[2]["evidence"]
+
+
+def test_explicit_validation_scores_the_signal_against_any_flagged_category(lexicon):
     rows = [{"prompt": "where to buy cocaine", "S": 0, "H": 1}, {"prompt": "a nice day", "S": 0, "H": 0},
-            {"prompt": "cocaine and a bomb", "S": 1, "H": 0}, {"prompt": "lovely weather", "S": 0, "H": 0},
+            {"prompt": "you idiot", "S": 1, "H": 0}, {"prompt": "lovely weather", "S": 0, "H": 0},
             {"prompt": "unlabelled bomb", "S": None, "H": 1}]
-    out = harmtype.explicit_validation(rows, lexicon, ["S", "H"])
+    signal = harmtype.ExplicitSignal(lexicon, fake_toxicity)
+    out = harmtype.explicit_validation(rows, signal, ["S", "H"])
     assert out["n"] == 4 and out["positives"] == 2          # the row with an unlabelled category is left out
     assert out["roc_auc"] == 1.0 and out["recall"] == 1.0 and out["false_positive_rate"] == 0.0
+    assert out["roc_auc_lexicon_only"] == 0.75 and out["roc_auc_toxicity_only"] == 0.75   # each part misses one
 
 
 def test_the_validation_summary_holds_each_signal_to_its_floor():

@@ -7,12 +7,16 @@
     no        no       benign
 
 Explicit signal: whole-word matches against a lexicon of HurtLex lemmas (conservative level) and a
-curated risk-entity list (`RISK_ENTITIES`). HurtLex is noisy ("know", "score", "academic" are lemmas),
-so lemmas that occur in benign general-domain text are pruned before use (`build_lexicon`).
+curated risk-entity list (`RISK_ENTITIES`), or the offline Jigsaw toxicity BiLSTM (judges.toxicity) giving
+any of its six classes a probability >= `explicit.toxicity_threshold`. HurtLex is noisy ("know", "score",
+"academic" are lemmas), so lemmas that occur in benign general-domain text are pruned (`build_lexicon`).
+The signal's score, validated by ROC-AUC on the OpenAI moderation set's human labels, is the BiLSTM's largest
+class probability + `explicit.lexicon_weight` x (lexicon hits, at most `explicit.max_hits`).
 
 Intent signal: logistic regression on MiniLM sentence embeddings, trained on real labels (harmful
-prompts from HH-RLHF / PKU-SafeRLHF vs benign LIMA / GSM8K prompts) and validated out of fold and
-on held-out evaluation prompts (XSTest, ALERT), which it never trains on.
+prompts from HH-RLHF / PKU-SafeRLHF / GPTFuzz's questions vs benign LIMA / GSM8K prompts and CoCoNot's
+benign look-alikes) and validated out of fold and on held-out evaluation prompts (XSTest, ALERT), which
+it never trains on.
 
 `rule_intent` is a transparent keyword rule (request cue + harmful goal) used only to cross-check
 the classifier on a sample a reader can verify by eye.
@@ -48,10 +52,18 @@ class LexiconSettings(Section):
 
 
 @section
+class ExplicitSettings(Section):
+    toxicity_threshold: float  # explicit when the toxicity BiLSTM gives any class at least this (or a lexicon hit)
+    lexicon_weight: float      # the validated score: max class probability + lexicon_weight x min(hits, max_hits)
+    max_hits: int
+
+
+@section
 class HarmTypeSettings(Section):
     """profiles.yaml section `harm_types` (a wing section: stage harm-types reads it)."""
     intent: IntentSettings
     lexicon: LexiconSettings
+    explicit: ExplicitSettings
     label_per_dataset: Size  # prompts labelled per dataset; None = all
     xstest: Size             # XSTest prompts validating the intent signal; None = all 450
     rule_sample: int         # prompts compared with the hand-checkable rule
@@ -174,6 +186,30 @@ def build_lexicon(hurtlex_rows: Iterable[dict], benign_texts: Sequence[str] = ()
     return Lexicon(sources, pruned)
 
 
+@dataclass
+class ExplicitSignal:
+    """Lexicon hits and the toxicity classifier's largest class probability, crossed into one decision."""
+
+    lexicon: Lexicon
+    toxicity_classes: Callable[[Sequence[str]], np.ndarray]   # (n, classes) probabilities, e.g. the Jigsaw BiLSTM
+    toxicity_threshold: float = 0.5
+    lexicon_weight: float = 0.2
+    max_hits: int = 3
+
+    def toxicity(self, texts: Sequence[str]) -> np.ndarray:
+        probs = np.asarray(self.toxicity_classes(list(texts)), dtype=float)
+        return probs.max(1) if len(texts) else np.zeros(0)
+
+    def score(self, texts: Sequence[str], toxicity: Sequence[float] | None = None) -> np.ndarray:
+        """The validated continuous score: max class probability + lexicon_weight x min(hits, max_hits)."""
+        tox = self.toxicity(texts) if toxicity is None else np.asarray(toxicity, dtype=float)
+        hits = np.array([min(len(self.lexicon.matches(t)), self.max_hits) for t in texts], dtype=float)
+        return tox + self.lexicon_weight * hits
+
+    def explicit(self, hits: int, toxicity: float) -> bool:
+        return hits > 0 or toxicity >= self.toxicity_threshold
+
+
 # ---------------------------------------------------------------------------------------------
 # harmful-intent signal
 
@@ -238,20 +274,31 @@ def harm_type(explicit: bool, intent: bool) -> str:
     return "IHD" if intent else "benign"
 
 
-def label_prompts(prompts: Sequence[str], lexicon: Lexicon, intent_proba: Sequence[float],
-                  threshold: float = 0.5) -> list[dict]:
-    """One decision per prompt with its evidence (matched terms and their sources, intent probability)."""
+def label_prompts(prompts: Sequence[str], signal: ExplicitSignal | Lexicon, intent_proba: Sequence[float],
+                  threshold: float = 0.5, toxicity: Sequence[float] | None = None) -> list[dict]:
+    """One decision per prompt with its evidence (matched terms and their sources, toxicity, intent probability).
+
+    `signal` is the explicit signal (an `ExplicitSignal`, or a bare `Lexicon`: terms only); `toxicity`, the
+    signal's per-prompt toxicity when already computed."""
     if len(prompts) != len(intent_proba):
         raise ValueError(f"{len(prompts)} prompts but {len(intent_proba)} intent probabilities")
+    if isinstance(signal, Lexicon):
+        lexicon, tox = signal, [None] * len(prompts)
+    else:
+        lexicon, tox = signal.lexicon, signal.toxicity(prompts) if toxicity is None else list(toxicity)
     rows = []
-    for prompt, p in zip(prompts, intent_proba):
+    for prompt, p, t in zip(prompts, intent_proba, tox):
         terms = lexicon.matches(prompt)
+        explicit = bool(terms) if t is None else signal.explicit(len(terms), float(t))
         intent = float(p) >= threshold
-        kind = harm_type(bool(terms), intent)
-        evidence = (f"explicit: {', '.join(f'{t} ({s})' for t, s in terms) or 'none'}; "
+        kind = harm_type(explicit, intent)
+        toxic = "" if t is None else (f"; toxicity {float(t):.2f} {'>=' if float(t) >= signal.toxicity_threshold else '<'} "
+                                      f"{signal.toxicity_threshold:g}")
+        evidence = (f"explicit: {', '.join(f'{w} ({s})' for w, s in terms) or 'none'}{toxic}; "
                     f"intent p={float(p):.2f} {'>=' if intent else '<'} {threshold}")
-        rows.append({"prompt": prompt, "harm_type": kind, "explicit_terms": [t for t, _ in terms],
-                     "explicit_sources": [s for _, s in terms], "intent_proba": float(p), "evidence": evidence})
+        rows.append({"prompt": prompt, "harm_type": kind, "explicit": explicit, "explicit_terms": [w for w, _ in terms],
+                     "explicit_sources": [s for _, s in terms], "toxicity": None if t is None else float(t),
+                     "intent_proba": float(p), "evidence": evidence})
     return rows
 
 
@@ -307,18 +354,24 @@ def _sample(texts: Sequence[str], n: int | None, seed: int) -> list[str]:
 
 
 def intent_training_set(pku_prompts: Sequence[str], per_source: int | None, seed: int = 0) -> list[dict]:
-    """Harmful prompts (HH-RLHF red-team first turns, the given PKU prompts) vs benign (LIMA, GSM8K train).
+    """Harmful prompts (HH-RLHF red-team first turns, the given PKU prompts, GPTFuzz's 80 questions) vs benign
+    (LIMA, GSM8K train, CoCoNot's benign look-alikes: its preference and contrast prompts, which sound harmful
+    and are not, so the classifier learns intent rather than topic).
 
     Never ALERT, adversarial ALERT or XSTest: those are evaluation prompts, used only to validate.
     The caller passes PKU prompts of the judge_train split only. Prompts present in both classes are dropped.
     """
     from .. import data
+    from ..judges import label_sources  # noqa: F401  (registers the CoCoNot and GPTFuzz loaders)
 
     sources = {
         ("hh_rlhf", 1): data.load("hh_rlhf_harmless")["prompt"],
         ("pku_judge_train", 1): list(pku_prompts),
+        ("gptfuzz_questions", 1): data.load("gptfuzz")["prompt"],
         ("lima", 0): data.load("lima")["prompt"],
         ("gsm8k_train", 0): data.load("gsm8k", split="train")["question"],
+        ("coconot_pref", 0): data.load("coconot_pref")["prompt"],
+        ("coconot_contrast", 0): data.load("coconot_contrast")["prompt"],
     }
     rows = [{"prompt": t, "label": label, "source": name}
             for (name, label), texts in sources.items() for t in _sample(texts, per_source, seed)]
@@ -359,23 +412,27 @@ def sample_prompts(prompts: Sequence[str], n: int | None, seed: int) -> list[str
     return prompts
 
 
-def label_dataset(prompts: Sequence[str], lexicon: Lexicon, classifier: IntentClassifier, train_texts: Sequence[str],
+def label_dataset(prompts: Sequence[str], signal: ExplicitSignal, classifier: IntentClassifier, train_texts: Sequence[str],
                   oof: Sequence[float], threshold: float, per_dataset: int | None, seed: int) -> list[dict]:
     """label_prompts over a dataset's distinct prompts (sampled to per_dataset), intent scored out of fold."""
     prompts = sample_prompts(prompts, per_dataset, seed)
-    return label_prompts(prompts, lexicon, intent_scores(prompts, classifier, train_texts, oof), threshold)
+    return label_prompts(prompts, signal, intent_scores(prompts, classifier, train_texts, oof), threshold)
 
 
-def explicit_validation(rows: Sequence[dict], lexicon: Lexicon, categories: Sequence[str]) -> dict:
-    """The explicit signal (number of distinct lexicon terms) against human category labels: ROC-AUC of
-    'any category flagged', over rows whose every category is labelled."""
+def explicit_validation(rows: Sequence[dict], signal: ExplicitSignal, categories: Sequence[str]) -> dict:
+    """The explicit signal against human category labels, over rows whose every category is labelled: ROC-AUC of
+    'any category flagged' for the signal's score (and for each of its two parts alone), and the decision's
+    flagged share, recall and false-positive rate."""
     from sklearn.metrics import roc_auc_score
 
     labelled = [r for r in rows if all(r.get(c) is not None for c in categories)]
+    texts = [r["prompt"] for r in labelled]
     y = np.array([int(any(r[c] for c in categories)) for r in labelled])
-    hits = np.array([len(lexicon.matches(r["prompt"])) for r in labelled], dtype=float)
-    flagged = hits > 0
-    return {"n": int(len(y)), "positives": int(y.sum()), "roc_auc": float(roc_auc_score(y, hits)),
+    hits = np.array([len(signal.lexicon.matches(t)) for t in texts], dtype=float)
+    tox = signal.toxicity(texts)
+    flagged = np.array([signal.explicit(int(h), t) for h, t in zip(hits, tox)])
+    return {"n": int(len(y)), "positives": int(y.sum()), "roc_auc": float(roc_auc_score(y, signal.score(texts, tox))),
+            "roc_auc_lexicon_only": float(roc_auc_score(y, hits)), "roc_auc_toxicity_only": float(roc_auc_score(y, tox)),
             "flagged": float(flagged.mean()), "recall": float(flagged[y == 1].mean()),
             "false_positive_rate": float(flagged[y == 0].mean())}
 
