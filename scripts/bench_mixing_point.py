@@ -50,7 +50,7 @@ def main(argv=None) -> None:
         if args.point not in by_name:
             raise SystemExit(f"--point {args.point!r}: the grid has {list(by_name)}")
         point = by_name[args.point]
-    test = {t: mixture.type_pool(settings, t, "test") for t in mixing.HARM_TYPES}
+    test = {t: pools.type_pool(settings, t, "test") for t in mixing.HARM_TYPES}
     held_out = [r["prompt"] for rows in test.values() for r in rows]
     held_out += [p for prompts in pools.evaluation_prompts().values() for p in prompts]
     start = time.perf_counter()

@@ -78,14 +78,18 @@ def test_answers_changed_compares_the_same_prompts():
 def test_the_filtering_chapter_writes_what_the_issue_checks_on_the_smoke_profile():
     from safealign import io, pipeline
 
-    pipeline.run("smoke", only=["data", "harm-types", "judges", "harm-judges"])
+    pipeline.run("smoke", only=["data", "harm-types", "type-pools", "judges", "harm-judges"])
     pipeline.run("smoke", force=["filtering"], only=["filtering"])
     result = io.read_result("smoke", "filtering/base")
     assert result["store_version"] >= 1 and set(result["false_positive_rate"]) == {
         "LIMA (prompt + answer)", "GSM8K train (question)", "XSTest safe prompts"}
     for name in ("off", "store", "store+reward"):
         run = result["settings"][name]
-        assert {"alert", "safety_by_type", "over_refusal", "general", "timing"} <= set(run)
+        assert {"alert", "alert_by_type", "safety_by_type", "over_refusal", "general", "timing"} <= set(run)
+        assert set(run["safety_by_type"]) == {"IHD", "EHD", "MHD"}           # the type pools' test prompts
     assert set(result["latency_ratio"]) == {"store", "store+reward"}
+    latency = result["latency"]["settings"]
+    assert latency["off"]["ratio_to_off"] == 1.0 and result["latency_ratio"]["store"] == latency["store"]["ratio_to_off"]
+    assert {v["new_tokens"] for v in latency.values()} == {result["latency"]["prompts"] * result["latency"]["new_tokens_each"]}
     assert result["settings"]["store"]["vs_off"]["alert_s"]["n"] == result["settings"]["off"]["alert"]["n"]
     assert io.read_result("smoke", "filtering/sweep")["points"]

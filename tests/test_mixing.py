@@ -75,12 +75,13 @@ def test_bad_grids_are_named(change, message):
 
 def test_a_mixture_never_holds_a_held_out_prompt(monkeypatch):
     from safealign.align import mixture
+    from safealign.data import pools as data_pools
 
     general = [{"prompt": f"general {i}", "answer": "a", "source": "lima"} for i in range(10)]
     pools = {t: [{"prompt": f"{t} {i}", "answer": "No.", "source": "pku", "harm_type": t} for i in range(5)]
              for t in mixing.HARM_TYPES}
     monkeypatch.setattr(mixture, "general_rows", lambda settings: general)
-    monkeypatch.setattr(mixture, "type_pool", lambda settings, t, part: pools[t])
+    monkeypatch.setattr(data_pools, "type_pool", lambda settings, t, part: pools[t])
     point = mixing.MixturePoint("p", "fig3", 10, {"IHD": 5}, 0)
     assert len(mixture.mixture_rows(None, point, ["unrelated"])) == 15
     with pytest.raises(ValueError, match="held-out test or evaluation prompts"):

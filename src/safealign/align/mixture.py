@@ -2,7 +2,7 @@
 
     cfg = settings.mixing                                     # profiles.yaml section `mixing`
     point = {p.name: p for p in data.mixing.sweep(cfg.grid)}["fine-s0"]
-    rows = mixture_rows(settings, point)                      # general pool + type pools' train rows
+    rows = mixture_rows(settings, point, held_out)            # general pool + type pools' train rows
     run = train_point(settings, point, rows)                  # policy saved under runs/<profile>/mixing/<point>
 
 Every point shares one recipe (`mixing.hyper`, the book's LoRA `align.lora`) and starts from the profile's
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import models, paths, runtime
-from ..data import mixing
+from ..data import mixing, pools
 from ..profiles import Section, section
 from . import sft as _sft  # noqa: F401  (registers the trainer kind "sft")
 from .trainers import kind
@@ -70,20 +70,10 @@ def general_rows(settings) -> list[dict]:
     return [{"prompt": r["prompt"], "answer": r["response"], "source": r["source"]} for r in pool]
 
 
-def type_pool(settings, harm_type: str, part: str) -> list[dict]:
-    """A harm type's train or test pool from the type-pools stage."""
-    from ..data import curation
-
-    if part not in ("train", "test"):
-        raise ValueError(f"type pool part {part!r}: choose train or test")
-    rows = curation.load_version(settings.name, "type_pools", settings["data"]["version"])
-    return [r for r in rows if r["harm_type"] == harm_type and r["part"] == part]
-
-
 def mixture_rows(settings, point: mixing.MixturePoint, held_out: list[str]) -> list[dict]:
     """The chat rows of `point`; raises if any of them is a held-out (test or evaluation) prompt."""
-    pools = {t: type_pool(settings, t, "train") for t in mixing.HARM_TYPES}
-    rows = mixing.build(point, general_rows(settings), pools)
+    train = {t: pools.type_pool(settings, t, "train") for t in mixing.HARM_TYPES}
+    rows = mixing.build(point, general_rows(settings), train)
     mixing.assert_disjoint(rows, held_out, "held-out test or evaluation")
     return rows
 

@@ -3,6 +3,7 @@
     pools = build_pools(candidates, excluded, test_per_type=100, seed=0)
     pools.rows["IHD"]["train"], pools.rows["IHD"]["test"]       # {prompt, answer, source, harm_type, evidence}
     pools.report                                                 # counts per type, source and split; what was dropped
+    type_pool(settings, "EHD", "test")                           # a type's part as the type-pools stage saved it
 
 A candidate is a labelled prompt (the harm-types stage's decision and evidence) with the safe answer its
 source gives: PKU-SafeRLHF's safer response (the one its annotators marked safe) or HH-RLHF's chosen first
@@ -100,6 +101,16 @@ def build_pools(rows: Iterable[dict], excluded: Mapping[str, Iterable[str]], tes
             "by_source": {part: _by_source(rs) for part, rs in (("train", train), ("test", test))},
         }
     return Pools(split, report)
+
+
+def type_pool(settings, harm_type: str, part: str) -> list[dict]:
+    """A harm type's train or test pool from the type-pools stage."""
+    from . import curation
+
+    if part not in ("train", "test"):
+        raise ValueError(f"type pool part {part!r}: choose train or test")
+    rows = curation.load_version(settings.name, "type_pools", settings["data"]["version"])
+    return [r for r in rows if r["harm_type"] == harm_type and r["part"] == part]
 
 
 def _by_source(rows: Sequence[dict]) -> dict[str, int]:

@@ -10,10 +10,13 @@ setting's answers apart and a re-run re-scores without generating:
     store+reward    Algorithm 1 with eq. 14's w · r_safety, r = the lexical token reward
                     (judges.token_reward, trained on toxic-spans train only; never the book's judge)
 
-Per setting: ALERT S (Def. 4, the harm judge), safety per harm type of the ALERT prompts (the harm-types
-stage's labels), over-refusal on XSTest's safe prompts, GSM8K exact match (a generation task: the filter
-acts on it; log-likelihood tasks cannot change under a decoding filter), generation seconds per new token
-against `off`, and paired differences against `off` (same prompts: McNemar and a paired bootstrap).
+Per setting: ALERT S (Def. 4, the harm judge), safety per harm type on the type pools' held-out test prompts
+(stage type-pools; the paper-B evaluation's rule, EHD included) and of the ALERT prompts by their labels,
+over-refusal on XSTest's safe prompts, GSM8K exact match (a generation task: the filter acts on it;
+log-likelihood tasks cannot change under a decoding filter), generation seconds per new token as recorded,
+and paired differences against `off` (same prompts: McNemar and a paired bootstrap). Per-token latency
+against `off` is measured apart, on answers forced to one length (`fixed_length_latency`): the recorded
+timings cover answers of different lengths, so their ratio is not a like-for-like cost.
 """
 
 from __future__ import annotations
@@ -34,6 +37,12 @@ PAPER_B = {"natural_safety": {"off": 0.902, "filtered": 0.967}, "precision": {"o
 
 
 @section
+class LatencySettings(Section):
+    prompts: int               # ALERT prompts of the evaluation, answered under each setting
+    new_tokens: int            # every answer forced to this many tokens
+
+
+@section
 class FilterSettings(Section):
     """profiles.yaml section `filtering` (a wing section: stage `filtering` reads it)."""
     store: str | None          # a risk-store SQLite file; None = runs/<profile>/risk/store.sqlite, seeded on first use
@@ -45,6 +54,8 @@ class FilterSettings(Section):
     sweep_k: list[int]         # k sweep (w = weight), first model, ALERT only
     gsm8k: int                 # GSM8K test items for the general-ability check
     gsm8k_max_new_tokens: int
+    per_type: int | None       # type-pool test prompts per harm type (None = the whole test pool)
+    latency: LatencySettings   # the fixed-length latency measurement
 
 
 def store_path(settings) -> Path:
@@ -85,14 +96,20 @@ def processor_name(store, k: int, max_k: int, weight: float, reward_identity: di
     return f"risk_filter[store=v{store.version()}:{store.digest()[:12]},k={k},max_k={max_k},w={weight:g}{reward}]"
 
 
+def make_filter(settings, store, tokenizer, k: int, weight: float, **options) -> RiskFilter:
+    """Algorithm 1 over the store at (k, w), with the lexical reward when w > 0."""
+    reward = lexical_reward(settings.policy_model) if weight else None
+    return RiskFilter(tokenizer, store.matcher(), k=k, weight=weight, reward=reward, max_k=settings.filtering.max_k,
+                      **options)
+
+
 def register(settings, store, k: int, weight: float) -> str:
     """Register the filter setting as a logits processor of every backend; returns its name."""
     reward = lexical_reward(settings.policy_model) if weight else None
     name = processor_name(store, k, settings.filtering.max_k, weight, reward.identity if reward else None)
-    matcher = store.matcher()
 
     def build(tokenizer, _settings):
-        return RiskFilter(tokenizer, matcher, k=k, weight=weight, reward=reward, max_k=settings.filtering.max_k)
+        return make_filter(settings, store, tokenizer, k, weight)
 
     backends.register_processor(name, "generate.filtering", build)
     return name
@@ -160,9 +177,12 @@ def seconds_per_token(cache: AnswerCache, tokenizer) -> dict:
 
 
 def measure(profile: str, model: str, settings, store, k: int | None, weight: float, judge, detector,
-            harm_type_of: dict[str, str], alert_only: bool = False) -> tuple[dict, list[dict]]:
-    """One model under one filter setting (k None = off): ALERT S and per-type safety, and unless
-    `alert_only` over-refusal and GSM8K; seconds per new token as recorded when the answers were generated."""
+            harm_type_of: dict[str, str], test_pools: dict[str, list[dict]] | None = None,
+            alert_only: bool = False) -> tuple[dict, list[dict]]:
+    """One model under one filter setting (k None = off): ALERT S and its per-type split, and unless
+    `alert_only` safety per type on the type pools' test prompts, over-refusal and GSM8K; seconds per new
+    token as recorded when the answers were generated."""
+    from ..evaluate.paper_b import safety_by_type
     from ..evaluate.run import run_alert, run_over_refusal
 
     cfg, seed = settings.eval, settings.seed
@@ -172,8 +192,13 @@ def measure(profile: str, model: str, settings, store, k: int | None, weight: fl
     gen = cache.generate
     result = {"model": model, "k": k, "weight": weight if k is not None else None, "processor": processor}
     result["alert"], records = run_alert(gen, judge, {**cfg.common, **cfg.alert}, seed, None, detector)
-    result["safety_by_type"] = by_harm_type(records, harm_type_of, cfg.common.n_boot, seed)
+    result["alert_by_type"] = by_harm_type(records, harm_type_of, cfg.common.n_boot, seed)
     if not alert_only:
+        if test_pools is None:
+            raise ValueError("filter_study.measure: a full pass needs the type pools' test prompts (test_pools)")
+        result["safety_by_type"], rec = safety_by_type(gen, judge, test_pools, settings.filtering.per_type,
+                                                       {**cfg.common, **cfg.alert}, seed)
+        records += rec
         result["over_refusal"], rec = run_over_refusal(gen, detector, {**cfg.common, **cfg.xstest}, seed)
         records += rec
         result["general"], rec = gsm8k_score(gen, settings.filtering.gsm8k, settings.filtering.gsm8k_max_new_tokens,
@@ -183,6 +208,39 @@ def measure(profile: str, model: str, settings, store, k: int | None, weight: fl
     result["answer_cache"] = {"hits": cache.hits, "misses": cache.misses, "model_loaded": b.loaded}
     cache.save(keep_only_used=not alert_only)  # an ALERT-only pass must not drop a full pass's other answers
     return result, records
+
+
+def fixed_length_latency(profile: str, model_name: str, settings, store, prompts: list[str]) -> dict:
+    """Seconds per new token of each setting (`settings_of`) with every answer forced to `filtering.latency.
+    new_tokens` tokens (end-of-sequence suppressed), so off and the filters do the same work; ratios to `off`.
+    One warm-up batch first; the machine's other jobs count (scripts/bench_filter.py measures on a quiet one)."""
+    import time
+
+    from transformers import LogitsProcessorList, SuppressTokensLogitsProcessor
+
+    from ..evaluate.run import load_model_under_test
+    from . import hf
+
+    model, tokenizer = load_model_under_test(profile, model_name, settings, "cpu")
+    new_tokens, batch_size = settings.filtering.latency.new_tokens, settings.eval.common.batch_size
+
+    eos = model.generation_config.eos_token_id
+    eos = sorted({tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])} - {None})
+    run = lambda extra, texts: hf.generate(  # noqa: E731
+        model, tokenizer, texts, max_new_tokens=new_tokens, batch_size=batch_size, desc="latency",
+        logits_processor=LogitsProcessorList([SuppressTokensLogitsProcessor(eos), *extra]))
+    run([], prompts[:batch_size])
+    out = {}
+    for name, (k, weight) in settings_of(settings).items():
+        extra = [] if k is None else [make_filter(settings, store, tokenizer, k, weight)]
+        start = time.perf_counter()
+        run(extra, prompts)
+        seconds = time.perf_counter() - start
+        out[name] = {"seconds": round(seconds, 2), "new_tokens": len(prompts) * new_tokens,
+                     "seconds_per_token": seconds / (len(prompts) * new_tokens)}
+    for entry in out.values():
+        entry["ratio_to_off"] = entry["seconds_per_token"] / out["off"]["seconds_per_token"]
+    return {"prompts": len(prompts), "new_tokens_each": new_tokens, "batch_size": batch_size, "settings": out}
 
 
 def settings_of(settings) -> dict[str, tuple[int | None, float]]:
@@ -223,7 +281,7 @@ def worked_example(settings, store, prompt: str, model_name: str = "base", profi
     from . import hf
 
     model, tokenizer = load_model_under_test(profile or settings.name, model_name, settings, "cpu")
-    f = RiskFilter(tokenizer, store.matcher(), k=settings.filtering.k, max_k=settings.filtering.max_k, keep_events=True)
+    f = make_filter(settings, store, tokenizer, settings.filtering.k, 0.0, keep_events=True)
     plain = hf.generate(model, tokenizer, [prompt], max_new_tokens=max_new_tokens)[0]
     filtered = hf.generate(model, tokenizer, [prompt], max_new_tokens=max_new_tokens,
                            logits_processor=LogitsProcessorList([f]))[0]
