@@ -73,7 +73,7 @@ def stages(profile: str) -> list[Stage]:
                   sections=["eval", "judges", "judging"], on_demand=[f"align-{m}"], title=f"Evaluating {METHODS[m].label}"),
         ]
     filtered = [m for m in settings.filtering.models if m != "base"]
-    out.append(Stage("filtering", "08_filtering.ipynb", after=["harm-types", "judges", "harm-judges"]
+    out.append(Stage("filtering", "08_filtering.ipynb", after=["harm-types", "type-pools", "judges", "harm-judges"]
                      + [f"align-{m}" for m in filtered], sections=["filtering", "eval", "judges", "judging", "data"],
                      on_demand=[f"align-{m}" for m in filtered]))
     implicit_policy = f"align-{settings.token_rewards.policy}"
