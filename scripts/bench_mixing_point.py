@@ -51,8 +51,7 @@ def main(argv=None) -> None:
             raise SystemExit(f"--point {args.point!r}: the grid has {list(by_name)}")
         point = by_name[args.point]
     test = {t: pools.type_pool(settings, t, "test") for t in mixing.HARM_TYPES}
-    held_out = [r["prompt"] for rows in test.values() for r in rows]
-    held_out += [p for prompts in pools.evaluation_prompts().values() for p in prompts]
+    held_out = mixture.held_out_prompts(test)
     start = time.perf_counter()
     rows = mixture.mixture_rows(settings, point, held_out)
     build_s = time.perf_counter() - start

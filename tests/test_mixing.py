@@ -5,7 +5,7 @@ import pytest
 from safealign.data import mixing
 
 GRID = {"general": 100, "seeds": [0, 1], "fig2_levels": [0, 6, 12, 24, 48], "fig3_ihd": [3, 6, 12],
-        "fig3_ehd": [0, 3, 6, 12], "mhd_small": 2, "fine": {"IHD": 0.015, "EHD": 0.04, "MHD": 0.01},
+        "fig3_ehd": [0, 3, 6, 12], "mhd_small": 2, "mhd_at_ihd": [6], "fine": {"IHD": 0.015, "EHD": 0.04, "MHD": 0.01},
         "unselected_scale": [1, 2]}
 
 
@@ -19,9 +19,10 @@ def pools():
 def test_the_sweep_has_every_figure_and_paper_b_ratios():
     points = {p.name: p for p in mixing.sweep(GRID)}
     assert sum(p.figure == "fig2" for p in points.values()) == 5
-    assert sum(p.figure == "fig3" for p in points.values()) == 2 * 3 * 4
-    assert points["fig2-12"].safety == {"IHD": 4, "EHD": 4, "MHD": 4}
+    assert sum(p.figure == "fig3" for p in points.values()) == 3 * 4 + 1 * 4   # the MHD curve at IHD 6 only
+    assert points["fig2-12"].safety == {"unselected": 12}            # total safety data, the pools' own mix
     assert points["fig3-ihd6-ehd3-mhd2"].safety == {"IHD": 6, "EHD": 3, "MHD": 2}
+    assert points["fig3-ihd12-ehd3"].safety == {"IHD": 12, "EHD": 3, "MHD": 0} and "fig3-ihd12-ehd3-mhd2" not in points
     assert points["fine-s1"].safety == {"IHD": 2, "EHD": 4, "MHD": 1} and points["fine-s1"].seed == 1
     assert points["unselected-x2-s0"].safety == {"unselected": 14}
 
@@ -63,7 +64,7 @@ def test_no_evaluation_prompt_may_be_in_a_mixture_and_a_short_pool_is_named():
 
 @pytest.mark.parametrize("change, message", [
     ({"fig2_levels": [0, 1, 2]}, ">= 5 levels"), ({"fine": {"IHD": 0.01, "EHD": 2, "MHD": 0.01}}, "fine.EHD"),
-    ({"fig3_ehd": [0, 0, 3, 6]}, "duplicate points"),
+    ({"fig3_ehd": [0, 0, 3, 6]}, "duplicate points"), ({"mhd_at_ihd": [5]}, "not IHD levels"),
 ])
 def test_bad_grids_are_named(change, message):
     grid = {**GRID, **change}
@@ -86,3 +87,35 @@ def test_a_mixture_never_holds_a_held_out_prompt(monkeypatch):
     assert len(mixture.mixture_rows(None, point, ["unrelated"])) == 15
     with pytest.raises(ValueError, match="held-out test or evaluation prompts"):
         mixture.mixture_rows(None, point, ["IHD 3"])
+
+
+def test_each_named_point_is_a_stage_fingerprinted_by_its_own_mixture_not_by_the_list():
+    from safealign import pipeline, profiles
+
+    smoke = profiles.load("smoke")
+    one = profiles.override(smoke, {"mixing.stages": ["fig2-4"]})
+    two = profiles.override(smoke, {"mixing.stages": ["fig2-4", "fig2-8"]})
+    bigger = profiles.override(one, {"mixing.grid.general": 11})
+    upstream = {name: "x" for name in ("data", "type-pools", "judges", "harm-judges")}
+    fp = lambda settings, name: pipeline.fingerprint(  # noqa: E731
+        next(s for s in pipeline.mixing_stages(settings) if s.name == name), "smoke", upstream)
+    assert [s.name for s in pipeline.mixing_stages(two)] == ["mixing-fig2-4", "mixing-fig2-8"]
+    assert fp(one, "mixing-fig2-4") == fp(two, "mixing-fig2-4")       # adding a point keeps the others fresh
+    assert fp(one, "mixing-fig2-4") != fp(bigger, "mixing-fig2-4")    # its own mixture changed
+    assert len(pipeline.mixing_stages(profiles.override(smoke, {"mixing.stages": None}))) == len(
+        mixing.sweep(smoke.mixing.grid.to_dict()))
+    with pytest.raises(ValueError, match=r"mixing.stages names \['fig9-1'\]"):
+        pipeline.mixing_stages(profiles.override(smoke, {"mixing.stages": ["fig9-1"]}))
+
+
+@pytest.mark.slow
+def test_a_mixing_point_stage_writes_what_the_issue_checks_on_the_smoke_profile():
+    from safealign import io, pipeline
+
+    pipeline.run("smoke", only=["data", "harm-types", "type-pools", "judges", "harm-judges"])
+    pipeline.run("smoke", force=["mixing-fine-s0"], only=["mixing-fine-s0"])
+    result = io.read_result("smoke", "mixing/fine-s0")
+    assert result["mixture"] == result["built"] == {"general": 12, "IHD": 1, "EHD": 1, "MHD": 1} and result["seed"] == 0
+    assert set(result["safety_by_type"]) == {"IHD", "EHD", "MHD"}
+    assert all({"score", "ci95", "n"} <= set(v) for v in result["safety_by_type"].values())
+    assert {"alert_s", "over_refusal", "general"} <= set(result) and result["training"]["rows"] == 15

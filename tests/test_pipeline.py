@@ -190,5 +190,6 @@ def test_an_evaluation_missing_its_weights_runs_its_alignment_first_and_only_the
 def test_on_a_fresh_clone_the_filtering_stage_first_rebuilds_every_upstream_output_it_reads(tmp_path, monkeypatch):
     monkeypatch.setenv("SAFEALIGN_RUNS_DIR", str(tmp_path / "runs"))   # runs/ is not committed: empty
     rows = [(stage, None, True) for stage in pipeline.stages("cpu")]
-    # the harm-type labels, the first judges and the harm judge; the aligned policy only on demand
-    assert pipeline._rebuild_missing_artifacts(rows, {"filtering"}, "cpu") == {"harm-types", "judges", "harm-judges"}
+    # the harm-type labels and pools, the first judges and the harm judge; the aligned policy only on demand
+    assert pipeline._rebuild_missing_artifacts(rows, {"filtering"}, "cpu") == {"harm-types", "type-pools", "judges",
+                                                                              "harm-judges"}

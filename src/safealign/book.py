@@ -25,7 +25,7 @@ PARTS = [  # (caption, intro page or None, which stages, stages that are chapter
     ("Evaluation", "book/evaluation", lambda n: n.startswith("eval-")),
     ("Results", None, lambda n: n in ("results", "answers")),
     ("Paper B: truly safe and truly helpful", None, lambda n: n in ("harm-types", "type-pools", "filtering", "token-rewards", "paper-b-table")
-     or n.startswith("paper-b-eval-") or _paper_b_run(n)),
+     or n.startswith("paper-b-eval-") or n.startswith("mixing-") or _paper_b_run(n)),
 ]
 
 

@@ -38,6 +38,9 @@ class Stage:
     after: list[str] = field(default_factory=list)  # stages that must run first
     sections: list[str] = field(default_factory=list)  # profile sections it reads (top-level scalars always count)
     artifacts: list[str] = field(default_factory=list)  # folders under runs/<profile>/ that later stages read
+    # what else decides its results, fingerprinted in place of a whole section (a mixing point: its own mixture
+    # and the recipe, so adding a point to the grid keeps the others fresh)
+    extra: dict = field(default_factory=dict)
     # upstream stages whose artifacts it needs only on demand: the notebook raises PolicyMissing naming one
     # (an evaluation whose answers are all kept never needs the aligned weights)
     on_demand: list[str] = field(default_factory=list)
@@ -94,11 +97,32 @@ def stages(profile: str) -> list[Stage]:
                          title=f"Paper B's evaluation: {'the base model' if m == 'base' else labels[m]}"))
     out.append(Stage("paper-b-table", "11_paper_b_table.ipynb",
                      after=[f"paper-b-eval-{m}" for m in settings.paper_b_eval.models], sections=["paper_b_eval", "eval"]))
+    out += mixing_stages(settings)
     out.append(Stage("results", "06_results.ipynb", after=["eval-base"] + [f"eval-{m}" for m in METHODS],
                      sections=["eval"]))
     out.append(Stage("answers", "07_answers.ipynb", after=["eval-base"] + [f"eval-{m}" for m in METHODS],
                      sections=["eval"]))
     return out
+
+
+def mixing_stages(settings) -> list[Stage]:
+    """One stage per point of paper B's data study that the profile's `mixing.stages` names (None = every point)."""
+    from .data import mixing
+
+    cfg = settings.mixing
+    points = {p.name: p for p in mixing.sweep(cfg.grid.to_dict())}
+    chosen = list(points) if cfg.stages is None else list(cfg.stages)
+    unknown = [n for n in chosen if n not in points]
+    if unknown:
+        raise ValueError(f"profile {settings.name!r}: mixing.stages names {unknown}, not points of its grid "
+                         f"({sorted(points)})")
+    recipe = {"max_length": cfg.max_length, "hyper": cfg.hyper.to_dict()}
+    return [Stage(f"mixing-{n}", "13_mixing_point.ipynb", params={"point": n},
+                  after=["data", "type-pools", "judges", "harm-judges"],
+                  sections=["paper_b_eval", "eval", "judges", "judging", "data", "align"], artifacts=[f"mixing/{n}"],
+                  extra={"mixture": points[n].counts(), "figure": points[n].figure, "seed": points[n].seed, **recipe},
+                  title=f"Paper B's data study: point {n}")
+            for n in chosen]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,6 +144,8 @@ def fingerprint(stage: Stage, profile: str, upstream: dict[str, str]) -> str:
         "modules": stage_code(stage),
         "upstream": {name: upstream[name] for name in sorted(stage.after)},
     }
+    if stage.extra:  # only where set, so that every other stage keeps its fingerprint
+        parts["extra"] = stage.extra
     digest.update(json.dumps(parts, sort_keys=True, default=str).encode())
     return digest.hexdigest()
 

@@ -1,8 +1,7 @@
 """One point of paper B's data study trained: SFT (TRL's `SFTTrainer`, LoRA) on a general pool mixed with safety data.
 
-    cfg = settings.mixing                                     # profiles.yaml section `mixing`
-    point = {p.name: p for p in data.mixing.sweep(cfg.grid)}["fine-s0"]
-    rows = mixture_rows(settings, point, held_out)            # general pool + type pools' train rows
+    point = point_named(settings, "fine-s0")                  # a point of profiles.yaml's `mixing.grid`
+    rows = mixture_rows(settings, point, held_out_prompts(test_pools))   # general pool + type pools' train rows
     run = train_point(settings, point, rows)                  # policy saved under runs/<profile>/mixing/<point>
 
 Every point shares one recipe (`mixing.hyper`, the book's LoRA `align.lora`) and starts from the profile's
@@ -28,10 +27,11 @@ from .trainers import kind
 class MixingGrid(Section):
     general: int                 # general rows in every point
     seeds: list[int]             # the fine-grained and unselected points run for each
-    fig2_levels: list[int]       # total safety rows, spread evenly over IHD / EHD / MHD (Figure 2)
+    fig2_levels: list[int]       # total safety rows, drawn from the union of the type pools (Figure 2)
     fig3_ihd: list[int]          # IHD fixed at each ...
-    fig3_ehd: list[int]          # ... while EHD grows (Figures 3 and 5)
-    mhd_small: int               # MHD rows added in Figure 5's curves
+    fig3_ehd: list[int]          # ... while EHD grows (Figure 5)
+    mhd_small: int               # MHD rows added (Figure 3: IHD and MHD fixed, EHD grows) ...
+    mhd_at_ihd: list[int]        # ... at these IHD levels
     fine: dict[str, float]       # paper B's ratios to the general pool per type
     unselected_scale: list[float]  # unselected mixtures of the fine point's size x each
 
@@ -53,6 +53,7 @@ class MixingSettings(Section):
     grid: MixingGrid
     max_length: int              # prompt + answer tokens; longer rows are cut at the end
     hyper: MixingHyper
+    stages: list[str] | None     # the points run as pipeline stages (mixing-<point>); None = every point
 
 
 @dataclass
@@ -68,6 +69,20 @@ def general_rows(settings) -> list[dict]:
     sizes = settings["data"]["general"]
     pool = curation.general_pool(sizes["lima"], sizes["gsm8k"], seed=settings.seed)
     return [{"prompt": r["prompt"], "answer": r["response"], "source": r["source"]} for r in pool]
+
+
+def point_named(settings, name: str) -> mixing.MixturePoint:
+    points = {p.name: p for p in mixing.sweep(settings.mixing.grid.to_dict())}
+    if name not in points:
+        raise ValueError(f"mixing point {name!r} (parameter `point`) is not in profile {settings.name!r}'s grid: "
+                         f"{sorted(points)}")
+    return points[name]
+
+
+def held_out_prompts(test_pools: dict[str, list[dict]]) -> list[str]:
+    """What no mixture may train on: the type pools' test prompts and every evaluation set's prompts."""
+    return [r["prompt"] for rows in test_pools.values() for r in rows] + [
+        p for prompts in pools.evaluation_prompts().values() for p in prompts]
 
 
 def mixture_rows(settings, point: mixing.MixturePoint, held_out: list[str]) -> list[dict]:

@@ -39,37 +39,37 @@ class MixturePoint:
 
 
 def _check_grid(grid: Mapping) -> None:
-    needed = ("general", "seeds", "fig2_levels", "fig3_ihd", "fig3_ehd", "mhd_small", "fine", "unselected_scale")
+    needed = ("general", "seeds", "fig2_levels", "fig3_ihd", "fig3_ehd", "mhd_small", "mhd_at_ihd", "fine",
+              "unselected_scale")
     missing = [k for k in needed if k not in grid]
     if missing:
         raise ValueError(f"mixing grid: missing key {missing[0]!r} (needs {needed})")
     if len(grid["fig2_levels"]) < 5 or len(grid["fig3_ihd"]) < 3 or len(grid["fig3_ehd"]) < 4:
         raise ValueError("mixing grid: Figure 2 needs >= 5 levels, Figures 3/5 >= 3 IHD and >= 4 EHD levels")
+    stray = sorted(set(grid["mhd_at_ihd"]) - set(grid["fig3_ihd"]))
+    if stray:
+        raise ValueError(f"mixing grid: mhd_at_ihd {stray} are not IHD levels of fig3_ihd {list(grid['fig3_ihd'])}")
     for key in ("IHD", "EHD", "MHD"):
         if not 0 < grid["fine"].get(key, 0) < 1:
             raise ValueError(f"mixing grid: fine.{key} must be a ratio to the general pool in (0, 1)")
 
 
-def _split_evenly(total: int) -> dict[str, int]:
-    base, rest = divmod(int(total), len(HARM_TYPES))
-    return {t: base + (i < rest) for i, t in enumerate(HARM_TYPES)}
-
-
 def sweep(grid: Mapping) -> list[MixturePoint]:
-    """Every point of the study from a grid (the profile's `mixing` section):
+    """Every point of the study from a grid (the profile's `mixing.grid`):
 
-    - fig2: total safety data grown over `fig2_levels` (spread evenly over the three types);
-    - fig3: IHD fixed at each of `fig3_ihd` while EHD grows over `fig3_ehd`; the same with `mhd_small` MHD
-      rows added (Figure 5);
+    - fig2: total safety data grown over `fig2_levels`, drawn from the union of the type pools whatever their
+      type (the pools' own proportions: paper B grows its safety set, not a designed mixture);
+    - fig3: IHD fixed at each of `fig3_ihd` while EHD grows over `fig3_ehd` (Figure 5), and at the IHD levels
+      `mhd_at_ihd` the same curve with `mhd_small` MHD rows added (Figure 3: IHD and MHD fixed, EHD grows);
     - fine: paper B's ratios `fine.{IHD,EHD,MHD}` of the general pool, against unselected mixtures of
-      the same total × each of `unselected_scale` (1 = equal size, 2 = twice);
+      the same total x each of `unselected_scale` (1 = equal size, 2 = twice);
     each for the first seed, and the fine and unselected points for every seed in `seeds`.
     """
     _check_grid(grid)
     general, seeds = int(grid["general"]), list(grid["seeds"])
-    points = [MixturePoint(f"fig2-{n}", "fig2", general, _split_evenly(n), seeds[0]) for n in grid["fig2_levels"]]
-    for mhd in (0, int(grid["mhd_small"])):
-        for ihd in grid["fig3_ihd"]:
+    points = [MixturePoint(f"fig2-{n}", "fig2", general, {UNSELECTED: int(n)}, seeds[0]) for n in grid["fig2_levels"]]
+    for ihd in grid["fig3_ihd"]:
+        for mhd in (0, int(grid["mhd_small"])) if ihd in grid["mhd_at_ihd"] else (0,):
             for ehd in grid["fig3_ehd"]:
                 name = f"fig3-ihd{ihd}-ehd{ehd}" + (f"-mhd{mhd}" if mhd else "")
                 points.append(MixturePoint(name, "fig3", general, {"IHD": ihd, "EHD": ehd, "MHD": mhd}, seeds[0]))
