@@ -94,28 +94,55 @@ def test_each_named_point_is_a_stage_fingerprinted_by_its_own_mixture_not_by_the
 
     smoke = profiles.load("smoke")
     one = profiles.override(smoke, {"mixing.stages": ["fig2-4"]})
+    none = profiles.override(smoke, {"mixing.stages": []})
     two = profiles.override(smoke, {"mixing.stages": ["fig2-4", "fig2-8"]})
     bigger = profiles.override(one, {"mixing.grid.general": 11})
     upstream = {name: "x" for name in ("data", "type-pools", "judges", "harm-judges")}
     fp = lambda settings, name: pipeline.fingerprint(  # noqa: E731
         next(s for s in pipeline.mixing_stages(settings) if s.name == name), "smoke", upstream)
-    assert [s.name for s in pipeline.mixing_stages(two)] == ["mixing-fig2-4", "mixing-fig2-8"]
+    assert [s.name for s in pipeline.mixing_stages(two)] == ["mixing-fig2-4", "mixing-fig2-8", "mixing-study"]
+    assert pipeline.mixing_stages(none) == []                        # no point run: no study page either
     assert fp(one, "mixing-fig2-4") == fp(two, "mixing-fig2-4")       # adding a point keeps the others fresh
     assert fp(one, "mixing-fig2-4") != fp(bigger, "mixing-fig2-4")    # its own mixture changed
     assert len(pipeline.mixing_stages(profiles.override(smoke, {"mixing.stages": None}))) == len(
-        mixing.sweep(smoke.mixing.grid.to_dict()))
+        mixing.sweep(smoke.mixing.grid.to_dict())) + 1
     with pytest.raises(ValueError, match=r"mixing.stages names \['fig9-1'\]"):
         pipeline.mixing_stages(profiles.override(smoke, {"mixing.stages": ["fig9-1"]}))
 
 
 @pytest.mark.slow
-def test_a_mixing_point_stage_writes_what_the_issue_checks_on_the_smoke_profile():
-    from safealign import io, pipeline
+def test_the_mixing_points_and_the_study_write_what_the_issue_checks_on_the_smoke_profile():
+    from safealign import io, pipeline, profiles
 
     pipeline.run("smoke", only=["data", "harm-types", "type-pools", "judges", "harm-judges"])
-    pipeline.run("smoke", force=["mixing-fine-s0"], only=["mixing-fine-s0"])
+    points = [s.name for s in pipeline.mixing_stages(profiles.load("smoke"))]
+    pipeline.run("smoke", force=["mixing-fine-s0", "mixing-study"], only=points)
     result = io.read_result("smoke", "mixing/fine-s0")
     assert result["mixture"] == result["built"] == {"general": 12, "IHD": 1, "EHD": 1, "MHD": 1} and result["seed"] == 0
     assert set(result["safety_by_type"]) == {"IHD", "EHD", "MHD"}
     assert all({"score", "ci95", "n"} <= set(v) for v in result["safety_by_type"].values())
     assert {"alert_s", "over_refusal", "general"} <= set(result) and result["training"]["rows"] == 15
+    study = io.read_result("smoke", "mixing_study")
+    verdicts = {c["claim (paper B §3.1, §4.1)"]: c["verdict"] for c in study["claims"]}
+    assert verdicts["IHD saturates: the last step of safety data adds nothing on IHD (Fig. 2)"] == "not run"  # fig2-6
+    assert {c["verdict"] for c in study["claims"]} <= {"reproduced", "contradicted", "unresolved", "not contradicted",
+                                                       "not run"}
+    ran = [c for c in study["claims"] if c["a"] == "unselected-x1-s0" and c["b"] == "fine-s0"]
+    assert ran and all(c["verdict"] != "not run" for c in ran)
+
+
+def test_a_no_gain_claim_is_contradicted_only_by_a_resolved_gain_and_unrun_points_are_listed():
+    from safealign.report import mixing_study
+
+    def answers(safe_count, n=40):
+        return [{"benchmark": "pool:IHD", "prompt": f"p{i}", "source": "pku", "safe": i < safe_count} for i in range(n)]
+
+    grid = {**GRID, "fig2_levels": [0, 6, 12, 24, 48]}
+    point = lambda fig: {"figure": fig, "mixture": {"general": 100}, "seed": 0}  # noqa: E731
+    results = {"fig2-24": point("fig2"), "fig2-48": point("fig2")}
+    flat = mixing_study.claims({"fig2-24": answers(20), "fig2-48": answers(21)}, results, grid, 200, 0)
+    rising = mixing_study.claims({"fig2-24": answers(5), "fig2-48": answers(35)}, results, grid, 200, 0)
+    saturates = "IHD saturates: the last step of safety data adds nothing on IHD (Fig. 2)"
+    pick = lambda rows: {r["claim (paper B §3.1, §4.1)"]: r["verdict"] for r in rows if r["measure"] == "IHD"}  # noqa: E731
+    assert pick(flat)[saturates] == "not contradicted" and pick(rising)[saturates] == "contradicted"
+    assert pick(flat)["more safety data makes the model safer on IHD (Fig. 2)"] == "not run"   # fig2-0 never ran

@@ -117,12 +117,16 @@ def mixing_stages(settings) -> list[Stage]:
         raise ValueError(f"profile {settings.name!r}: mixing.stages names {unknown}, not points of its grid "
                          f"({sorted(points)})")
     recipe = {"max_length": cfg.max_length, "hyper": cfg.hyper.to_dict()}
-    return [Stage(f"mixing-{n}", "13_mixing_point.ipynb", params={"point": n},
+    out = [Stage(f"mixing-{n}", "13_mixing_point.ipynb", params={"point": n},
                   after=["data", "type-pools", "judges", "harm-judges"],
                   sections=["paper_b_eval", "eval", "judges", "judging", "data", "align"], artifacts=[f"mixing/{n}"],
                   extra={"mixture": points[n].counts(), "figure": points[n].figure, "seed": points[n].seed, **recipe},
                   title=f"Paper B's data study: point {n}")
-            for n in chosen]
+           for n in chosen]
+    if chosen:  # the figures and claims over every point run
+        out.append(Stage("mixing-study", "14_mixing_study.ipynb", after=[s.name for s in out],
+                         sections=["mixing", "paper_b_eval", "eval"]))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
