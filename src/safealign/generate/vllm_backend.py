@@ -31,6 +31,15 @@ def vllm_version() -> str | None:
         return None
 
 
+def start_engine(model: str, engine_args: dict, who: str, instead: str):
+    """vLLM's `LLM` for `model`, imported only now; without vLLM, an error saying who needed it and what to use."""
+    try:
+        from vllm import LLM
+    except ImportError as err:
+        raise ImportError(f"{who} needs vLLM (`pip install vllm` on a CUDA machine); {instead}") from err
+    return LLM(model=model, **engine_args)
+
+
 def prompt_ids(tokenizer, prompts: Sequence[str], system: str | None, max_prompt_tokens: int) -> list[list[int]]:
     """Token ids of each chat prompt exactly as generate.hf feeds them: the chat template, no extra special
     tokens, the first max_prompt_tokens kept (transformers truncates on the right)."""
@@ -59,12 +68,8 @@ class VLLMBackend:
 
     def _engine(self):
         if self._llm is None:
-            try:
-                from vllm import LLM
-            except ImportError as err:
-                raise ImportError("the vLLM backend needs vLLM (`pip install vllm` on a CUDA machine); the cpu "
-                                  "profile generates with transformers") from err
-            self._llm = LLM(model=self._model, **self._engine_args)
+            self._llm = start_engine(self._model, self._engine_args, "the vLLM backend",
+                                     "the cpu profile generates with transformers")
         return self._llm
 
     def sampling_params(self, max_new_tokens: int = 64, do_sample: bool = False, temperature: float = 1.0,

@@ -40,12 +40,10 @@ class VLLMLlamaGuardJudge(LlamaGuardJudge):
 
     def _engine(self):
         if self._llm is None:
-            try:
-                from vllm import LLM
-            except ImportError as err:
-                raise ImportError("Llama Guard through vLLM needs vLLM (`pip install vllm` on a CUDA machine); "
-                                  "judges.safety.engine: transformers runs it without") from err
-            self._llm = LLM(model=self.model_id, **self.engine)
+            from ..generate.vllm_backend import start_engine
+
+            self._llm = start_engine(self.model_id, self.engine, "Llama Guard through vLLM",
+                                     "the transformers judge (judges.llama_guard) runs without it")
         return self._llm
 
     def p_unsafe(self, first_logprobs: dict) -> float | None:
