@@ -8,7 +8,8 @@ continuation, acc_norm (log-likelihood per character). This script scores the sa
 through lm-eval 0.4.13 (evaluate.harness, the engine of the gpu profile) and prints accuracy with its stderr:
 
   mcf            the shipped items: "Question: ...\\nChoices:\\nA. ...\\nAnswer:" + " A" | " B" | ...
-  cloze-smollm   the SmolLM suite's form: the question alone + " <option text>"
+  cloze-smollm   the SmolLM suite's form: the question alone + " <option text>" (the book's items since
+                 2026-12-04: capability.mc_items)
   cloze-qa       lm-eval's ARC-style form: "Question: ...\\nAnswer:" + " <option text>"
 
     python scripts/commonsense_qa_formats.py [--n 400] [--seed 0] [--model smollm2-135m-instruct]
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import tempfile
 import time
 
@@ -28,34 +28,18 @@ from safealign import data, models
 from safealign.evaluate import capability, harness
 from safealign.evaluate.capability import MCItem
 
-_OPTION = re.compile(r"^([A-E])\. (.*)$")
-
-
-def parse(query: str) -> tuple[str, list[str]]:
-    """The question and the option texts of a shipped MCF query."""
-    lines = query.split("\n")
-    if not (lines[0].startswith("Question: ") and lines[1] == "Choices:" and lines[-1] == "Answer:"):
-        raise ValueError(f"unexpected CommonsenseQA query layout: {query[:120]!r}")
-    options = []
-    for line in lines[2:-1]:
-        match = _OPTION.match(line)
-        if not match:
-            raise ValueError(f"unexpected option line {line!r} in {query[:80]!r}")
-        options.append(match.group(2))
-    return lines[0][len("Question: "):], options
-
 
 def formats(n: int, seed: int) -> dict[str, list[MCItem]]:
     ds = data.load("mc", task="commonsense_qa")
-    mcf, smollm, qa = [], [], []
+    mcf, qa = [], []
     for i in capability._sample(len(ds), n, seed):
         row = ds[i]
-        question, options = parse(row["query"])
+        question, options = capability.commonsense_qa_parts(row["query"])
         if len(options) != len(row["choices"]):
             raise ValueError(f"commonsense_qa row {i}: {len(options)} options listed, {len(row['choices'])} letters")
         mcf.append(MCItem([(row["query"], f" {c}") for c in row["choices"]], row["gold"]))
-        smollm.append(MCItem([(question, f" {o}") for o in options], row["gold"]))
         qa.append(MCItem([(f"Question: {question}\nAnswer:", f" {o}") for o in options], row["gold"]))
+    smollm = capability.mc_items("commonsense_qa", n, seed)  # the same rows: the same seeded sample
     return {"mcf": mcf, "cloze-smollm": smollm, "cloze-qa": qa}
 
 

@@ -137,3 +137,27 @@ def test_ifeval_kwargs_in_shipped_data_parse_for_every_supported_prompt():
     for row in data.load("ifeval"):
         kwargs = json.loads(row["kwargs"])
         assert len(kwargs) == len(row["instruction_id_list"])
+
+
+def test_commonsense_qa_is_scored_in_the_cloze_form_behind_smollm2s_published_figure():
+    query = "Question: Where do you keep milk?\nChoices:\nA. fridge\nB. oven\nC. shoe\nD. roof\nAnswer:"
+    assert cap.commonsense_qa_parts(query) == ("Where do you keep milk?", ["fridge", "oven", "shoe", "roof"])
+    item = cap.mc_items("commonsense_qa", 1, seed=0)[0]
+    ctx = item.options[0][0]
+    assert {c for c, _ in item.options} == {ctx} and not ctx.startswith("Question: ") and "\nA. " not in ctx
+    assert all(cont.strip() not in {"A", "B", "C", "D"} for _, cont in item.options)
+    assert cap.HEADLINE_METRIC["commonsense_qa"] == "acc_norm"
+    with pytest.raises(ValueError, match=r"unexpected CommonsenseQA option line 'A\) fridge'"):
+        cap.commonsense_qa_parts("Question: q?\nChoices:\nA) fridge\nB) oven\nAnswer:")
+
+
+def test_an_unknown_engine_or_lm_eval_model_is_named():
+    items = {"arc_easy": cap.mc_items("arc_easy", 1, seed=0)}
+    cfg = {"engine": "lighteval", "max_length": 64, "lm_eval": {"model": "hf", "batch_size": 1, "engine_args": {}}}
+    with pytest.raises(ValueError, match="eval.general.engine 'lighteval'"):
+        cap.score_mc_tasks(None, None, items, cfg, 0, None)
+    with pytest.raises(ValueError, match="lm_eval.model vllm needs the saved model's folder"):
+        cap.score_mc_tasks(None, None, items, {**cfg, "engine": "lm-eval", "lm_eval": {**cfg["lm_eval"], "model": "vllm"}}, 0, None)
+    with pytest.raises(ValueError, match="apply to model vllm only"):
+        cap.score_mc_tasks(None, None, items, {**cfg, "engine": "lm-eval",
+                                               "lm_eval": {**cfg["lm_eval"], "engine_args": {"dtype": "half"}}}, 0, None)

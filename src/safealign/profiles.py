@@ -288,8 +288,18 @@ class Task(Section):
 
 
 @section
+class LmEval(Section):
+    """lm-eval, the capability engine: `model` hf (the policy already in memory) | vllm (the saved policy)."""
+    model: str
+    batch_size: int
+    engine_args: dict[str, int | float | str]  # vllm: evaluate.harness.VLLM_ENGINE_KEYS; hf: nothing
+
+
+@section
 class General(Section):
     max_length: int
+    engine: str  # who scores the multiple-choice tasks: lm-eval | book (evaluate.capability's own scorer)
+    lm_eval: LmEval
     tasks: dict[str, Task]
 
 

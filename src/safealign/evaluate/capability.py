@@ -39,7 +39,11 @@ DIFFERENCES = {
     "ifeval": "prompt-level strict accuracy on the prompts whose every instruction we check (all IFEval "
               "instruction types except language:response_language, which needs a language detector)",
     "hellaswag": "lm-eval preprocessing and acc_norm",
-    "mc": "lm-eval formats of arc_easy/arc_challenge/boolq/piqa/commonsense_qa/winogrande (partial scoring)",
+    "mc": "lm-eval formats of arc_easy/arc_challenge/boolq/piqa/winogrande (partial scoring)",
+    "commonsense_qa": "the SmolLM evaluation suite's cloze form (the bare question, each option's text as the "
+                      "continuation, acc_norm), as behind SmolLM2's published figure; 4 of the 5 options are "
+                      "shipped (chance 0.25). The shipped lettered form makes SmolLM2 answer 'A' every time "
+                      "(scripts/commonsense_qa_formats.py)",
 }
 
 
@@ -259,6 +263,23 @@ def hellaswag_items(n: int | None, seed: int) -> list[MCItem]:
                    ds[i]["gold"]) for i in _sample(len(ds), n, seed)]
 
 
+_CSQA_OPTION = re.compile(r"^([A-E])\. (.*)$")
+
+
+def commonsense_qa_parts(query: str) -> tuple[str, list[str]]:
+    """The question and the option texts of a shipped (lettered) CommonsenseQA query."""
+    lines = query.split("\n")
+    if not (len(lines) > 3 and lines[0].startswith("Question: ") and lines[1] == "Choices:" and lines[-1] == "Answer:"):
+        raise ValueError(f"unexpected CommonsenseQA query layout: {query[:120]!r}")
+    options = []
+    for line in lines[2:-1]:
+        match = _CSQA_OPTION.match(line)
+        if not match:
+            raise ValueError(f"unexpected CommonsenseQA option line {line!r} in {query[:80]!r}")
+        options.append(match.group(2))
+    return lines[0][len("Question: "):], options
+
+
 def mc_items(task: str, n: int | None, seed: int) -> list[MCItem]:
     ds = data.load("mc", task=task)
     items = []
@@ -267,8 +288,11 @@ def mc_items(task: str, n: int | None, seed: int) -> list[MCItem]:
         q, choices = row["query"], row["choices"]
         if task == "winogrande":  # partial scoring: the option is in the context, the continuation is shared
             options = [(c, " " + q) for c in choices]
-        elif task == "commonsense_qa":
-            options = [(q, f" {c}") for c in choices]
+        elif task == "commonsense_qa":  # the SmolLM suite's cloze form: the question, each option's text
+            question, texts = commonsense_qa_parts(q)
+            if len(texts) != len(choices):
+                raise ValueError(f"commonsense_qa row {i}: {len(texts)} options listed, {len(choices)} letters")
+            options = [(question, f" {t}") for t in texts]
         elif task == "boolq":
             options = [(q.rstrip("?") + "?\nAnswer:", f" {c}") for c in choices]
         else:  # arc_easy, arc_challenge, piqa: "Question: ...\nAnswer:" + " choice"
@@ -508,7 +532,7 @@ GENERATION_TASKS = {"gsm8k": gsm8k_task, "math_hard": math_hard_task, "ifeval": 
 # The metric each task reports in the book's table (the Open LLM Leaderboard v2 choice where it has one).
 HEADLINE_METRIC = {"mmlu": "acc", "mmlu_pro": "acc", "bbh": "acc_norm", "gpqa_diamond": "acc_norm",
                    "hellaswag": "acc_norm", "arc_challenge": "acc_norm", "arc_easy": "acc", "boolq": "acc",
-                   "commonsense_qa": "acc", "piqa": "acc_norm", "winogrande": "acc",
+                   "commonsense_qa": "acc_norm", "piqa": "acc_norm", "winogrande": "acc",
                    "gsm8k": "exact_match", "math_hard": "exact_match", "ifeval": "prompt_level_strict_acc"}
 
 
@@ -518,19 +542,58 @@ def _required(task_cfg, task: str, key: str):
     return task_cfg[key]
 
 
-def evaluate_all(model, tokenizer, cfg, seed: int, batch_size: int) -> dict:
-    """{task: metrics} for every task named in the profile's `eval.general.tasks`; generation tasks are
-    batched `batch_size` prompts at a time (eval.common.batch_size)."""
+MC_ENGINES = ("lm-eval", "book")
+
+
+def score_mc_tasks(model, tokenizer, tasks: dict[str, list[MCItem]], cfg, seed: int, pretrained: str | None) -> dict:
+    """{task: metrics} of the multiple-choice tasks, scored by the profile's eval.general.engine: lm-eval (the
+    model in memory through lm-eval's HFLM, or the saved model at `pretrained` in lm-eval's vLLM) or the book's
+    own scorer. Both give the same predictions on the same items (tests/test_harness.py)."""
+    engine = cfg["engine"]
+    if engine not in MC_ENGINES:
+        raise ValueError(f"eval.general.engine {engine!r} in profiles.yaml: choose one of {' | '.join(MC_ENGINES)}")
+    if engine == "book":
+        return {task: {**score_multiple_choice(model, tokenizer, items, cfg["max_length"], desc=task), "engine": "book"}
+                for task, items in tasks.items()}
+    import tempfile
+
+    from . import harness
+
+    lm = cfg["lm_eval"]
+    if lm["model"] == "hf":
+        if lm["engine_args"]:
+            raise ValueError(f"eval.general.lm_eval.engine_args {dict(lm['engine_args'])} apply to model vllm only")
+        kind, args = harness.hf_lm(model, tokenizer, lm["batch_size"], cfg["max_length"]), None
+    elif lm["model"] == "vllm":
+        if pretrained is None:
+            raise ValueError("eval.general.lm_eval.model vllm needs the saved model's folder (pretrained)")
+        kind, args = "vllm", harness.model_args("vllm", pretrained, {"max_model_len": cfg["max_length"],
+                                                                     **lm["engine_args"]})
+    else:
+        raise ValueError(f"eval.general.lm_eval.model {lm['model']!r} in profiles.yaml: choose hf | vllm")
+    with tempfile.TemporaryDirectory(prefix="safealign-lm-eval-") as workdir:
+        scores = harness.run(tasks, kind, args, workdir, batch_size=lm["batch_size"], seed=seed)
+    version = harness.lm_eval_version()
+    return {task: {k: v for k, v in s.items() if k != "per_item"} | {"engine": f"lm-eval {version} ({lm['model']})"}
+            for task, s in scores.items()}
+
+
+def evaluate_all(model, tokenizer, cfg, seed: int, batch_size: int, pretrained: str | None = None) -> dict:
+    """{task: metrics} for every task named in the profile's `eval.general.tasks`: the multiple-choice tasks by
+    the profile's engine (score_mc_tasks), the generation tasks by the book's scorers, batched `batch_size`
+    prompts at a time (eval.common.batch_size). `pretrained` is the model's folder (for lm-eval's vLLM)."""
+    unknown = sorted(set(cfg["tasks"]) - set(MC_BUILDERS) - set(GENERATION_TASKS))
+    if unknown:
+        raise ValueError(f"unknown general task {unknown[0]!r} in profile section eval.general.tasks; "
+                         f"known: {sorted(MC_BUILDERS) + sorted(GENERATION_TASKS)}")
+    mc = {task: MC_BUILDERS[task](task_cfg, seed) for task, task_cfg in cfg["tasks"].items() if task in MC_BUILDERS}
+    scored = score_mc_tasks(model, tokenizer, mc, cfg, seed, pretrained) if mc else {}
     results = {}
     for task, task_cfg in cfg["tasks"].items():
-        if task in MC_BUILDERS:
-            items = MC_BUILDERS[task](task_cfg, seed)
-            results[task] = score_multiple_choice(model, tokenizer, items, cfg["max_length"], desc=task)
-        elif task in GENERATION_TASKS:
+        if task in GENERATION_TASKS:
             results[task] = GENERATION_TASKS[task](model, tokenizer, task_cfg["n"], seed,
                                                    _required(task_cfg, task, "max_new_tokens"), batch_size)
         else:
-            raise ValueError(f"unknown general task {task!r} in profile section eval.general.tasks; "
-                             f"known: {sorted(MC_BUILDERS) + sorted(GENERATION_TASKS)}")
+            results[task] = scored[task]
         results[task]["metric"] = HEADLINE_METRIC[task]
     return results

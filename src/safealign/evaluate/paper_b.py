@@ -124,7 +124,8 @@ def diversity(records: Sequence[dict], refusal_labels: Sequence[str], cfg) -> di
 def folder_backend(settings, name: str, folder: Path | str):
     """A generation backend for a policy folder (a mixing point), identified by its weights' digest."""
     identity = {"model": name, "weights": models.weights_digest(folder)}
-    return backends.HFBackend(lambda: models.load_model(str(folder), device="cpu"), identity, settings=settings)
+    return backends.HFBackend(lambda: models.load_model(str(folder), device="cpu"), identity, settings=settings,
+                              folder=str(folder))
 
 
 def evaluate_policy(settings, name: str, backend, test_pools: Mapping[str, Sequence[dict]]) -> tuple[dict, list]:
@@ -132,7 +133,7 @@ def evaluate_policy(settings, name: str, backend, test_pools: Mapping[str, Seque
     `evaluate.run.policy_backend` for the base model and aligned methods, `folder_backend` for a folder)."""
     from .. import judges
     from ..generate.filter_study import gsm8k_score
-    from .capability import HEADLINE_METRIC, MC_BUILDERS, score_multiple_choice
+    from .capability import HEADLINE_METRIC, MC_BUILDERS, score_mc_tasks
 
     cfg, ecfg, seed = settings.paper_b_eval, settings.eval, settings.seed
     common = {**ecfg.common, "max_new_tokens": cfg.max_new_tokens}
@@ -162,8 +163,10 @@ def evaluate_policy(settings, name: str, backend, test_pools: Mapping[str, Seque
     for task, n in cfg.mc_tasks.items():
         items = MC_BUILDERS[task]({"n": n, "shots": 0}, seed)
         result["general"][task] = {**cache.get_or_run(
-            f"mc:{task}", ["evaluate.capability"], {"task": task, "n": n, "seed": seed},
-            lambda items=items, task=task: score_multiple_choice(backend.model, backend.tokenizer, items, desc=task)),
+            f"mc:{task}", ["evaluate.capability", "evaluate.harness"],
+            {"task": task, "n": n, "seed": seed, "engine": ecfg.general.engine, "lm_eval": ecfg.general.lm_eval.to_dict()},
+            lambda items=items, task=task: score_mc_tasks(backend.model, backend.tokenizer, {task: items}, ecfg.general,
+                                                          seed, backend.folder)[task]),
             "metric": HEADLINE_METRIC[task]}
     result["answer_cache"] = {"hits": cache.hits, "misses": cache.misses, "model_loaded": backend.loaded}
     cache.save(keep_only_used=True)
@@ -224,7 +227,8 @@ def policy_backend(profile: str, name: str, settings):
         except FileNotFoundError as err:
             raise PolicyMissing(f"align-{name}", str(err)) from None
 
-    return backends.HFBackend(load, model_identity(profile, name, settings))
+    return backends.HFBackend(load, model_identity(profile, name, settings),
+                              folder=str(adaptive.policy_dir(profile, name)))
 
 
 def verdicts_path(profile: str, name: str) -> Path:

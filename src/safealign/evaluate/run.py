@@ -257,7 +257,16 @@ def policy_backend(profile: str, model_name: str, settings: dict, device: str = 
     from ..generate.backend import HFBackend
 
     return HFBackend(lambda: load_model_under_test(profile, model_name, settings, device),
-                     model_identity(profile, model_name, settings))
+                     model_identity(profile, model_name, settings), folder=model_folder(profile, model_name, settings))
+
+
+def model_folder(profile: str, model_name: str, settings) -> str:
+    """The folder (or hub id) of the model under test's weights, as lm-eval's vLLM model loads them."""
+    if model_name == "base":
+        return models.resolve(settings["policy_model"])
+    from .. import align
+
+    return str(align.policy_dir(profile, model_name))
 
 
 def model_label(model_name: str) -> str:
@@ -447,10 +456,10 @@ def evaluate_model(profile: str, model_name: str, settings: dict, device: str = 
     records += rec
     with _timed(timings, "general", cache, generated):
         result["general"] = cache.get_or_run(
-            "general", ["evaluate.capability", "generate.hf"],
+            "general", ["evaluate.capability", "evaluate.harness", "generate.hf"],
             {"cfg": cfg["general"], "seed": seed, "batch_size": cfg["common"]["batch_size"]},
             lambda: capability.evaluate_all(backend.model, backend.tokenizer, cfg["general"], seed,
-                                            cfg["common"]["batch_size"]))
+                                            cfg["common"]["batch_size"], backend.folder))
     result["seconds"] = timings  # this run (short when the answers came from the cache)
     result["generation_seconds"] = generated  # what producing the answers took, when they were produced
     result["answer_cache"] = {"hits": cache.hits, "misses": cache.misses, "model_loaded": backend.loaded}

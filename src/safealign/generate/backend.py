@@ -42,11 +42,12 @@ class HFBackend:
     """transformers' `generate` (generate.hf): batched, left-padded, seeded; loads the model lazily."""
 
     def __init__(self, load: Callable[[], tuple], model_identity: dict, logits_processor: str | None = None,
-                 settings=None):
+                 settings=None, folder: str | None = None):
         if logits_processor is not None and logits_processor not in PROCESSORS:
             raise ValueError(f"unknown logits processor {logits_processor!r}; registered: {sorted(PROCESSORS)}")
         self._load, self._loaded = load, None
         self._processor, self._settings = logits_processor, settings
+        self.folder = folder  # the weights' folder or hub id, for engines that load the model themselves (vLLM)
         self.identity = {
             "backend": "transformers", "versions": library_versions(), "model": model_identity,
             "code": digest.code_digest(["generate.hf"]),
