@@ -11,6 +11,7 @@ import time
 
 from safealign import models, profiles, runtime
 from safealign.evaluate import capability
+from safealign.generate.backend import HFBackend
 
 
 def main() -> None:
@@ -26,13 +27,14 @@ def main() -> None:
         raise SystemExit(f"--tasks: {unknown} not in eval.general.tasks of profile {args.profile}")
     runtime.seed_everything(settings.seed)
     model, tokenizer = models.load_model(settings.policy_model, device=runtime.device(settings))
+    backend = HFBackend(lambda: (model, tokenizer), {"model": settings.policy_model}, settings=settings,
+                        folder=models.resolve(settings.policy_model))
     total = 0.0
     print(f"profile {args.profile}, engine {general.engine}, {settings.policy_model}")
     for task in names:
         cfg = {**general.to_dict(), "tasks": {task: general.tasks[task].to_dict()}}
         start = time.time()
-        score = capability.evaluate_all(model, tokenizer, cfg, settings.seed, settings.eval.common.batch_size,
-                                        models.resolve(settings.policy_model))[task]
+        score = capability.evaluate_all(backend, cfg, settings.seed, settings.eval.common.batch_size)[task]
         seconds = time.time() - start
         total += seconds
         metric = score["metric"]

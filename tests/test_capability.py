@@ -128,7 +128,7 @@ def _bbh_sizes():
 
 def test_unknown_general_task_is_named():
     with pytest.raises(ValueError, match="musr"):
-        cap.evaluate_all(None, None, {"tasks": {"musr": {}}}, seed=0, batch_size=1)
+        cap.evaluate_all(None, {"tasks": {"musr": {}}}, seed=0, batch_size=1)
 
 
 def test_ifeval_kwargs_in_shipped_data_parse_for_every_supported_prompt():
@@ -155,9 +155,26 @@ def test_an_unknown_engine_or_lm_eval_model_is_named():
     items = {"arc_easy": cap.mc_items("arc_easy", 1, seed=0)}
     cfg = {"engine": "lighteval", "max_length": 64, "lm_eval": {"model": "hf", "batch_size": 1, "engine_args": {}}}
     with pytest.raises(ValueError, match="eval.general.engine 'lighteval'"):
-        cap.score_mc_tasks(None, None, items, cfg, 0, None)
+        cap.score_mc_tasks(None, items, cfg, 0)
     with pytest.raises(ValueError, match="lm_eval.model vllm needs the saved model's folder"):
-        cap.score_mc_tasks(None, None, items, {**cfg, "engine": "lm-eval", "lm_eval": {**cfg["lm_eval"], "model": "vllm"}}, 0, None)
+        cap.score_mc_tasks(None, items, {**cfg, "engine": "lm-eval", "lm_eval": {**cfg["lm_eval"], "model": "vllm"}}, 0)
     with pytest.raises(ValueError, match="apply to model vllm only"):
-        cap.score_mc_tasks(None, None, items, {**cfg, "engine": "lm-eval",
-                                               "lm_eval": {**cfg["lm_eval"], "engine_args": {"dtype": "half"}}}, 0, None)
+        cap.score_mc_tasks(None, items, {**cfg, "engine": "lm-eval",
+                                         "lm_eval": {**cfg["lm_eval"], "engine_args": {"dtype": "half"}}}, 0)
+
+
+def test_generation_tasks_go_through_the_backends_generate():
+    asked = []
+
+    class Backend:
+        def generate(self, prompts, max_new_tokens, batch_size, desc):
+            asked.append((desc, len(prompts), max_new_tokens, batch_size))
+            return ["The answer is 18.\n#### 18"] * len(prompts)
+
+    cfg = {"engine": "book", "max_length": 64, "lm_eval": {"model": "hf", "batch_size": 1, "engine_args": {}},
+           "tasks": {"gsm8k": {"n": 3, "max_new_tokens": 16}}}
+    out = cap.evaluate_all(Backend(), cfg, seed=0, batch_size=2)
+    assert asked == [("gsm8k", 3, 16, 2)] and out["gsm8k"]["n"] == 3 and out["gsm8k"]["metric"] == "exact_match"
+    result, records = cap.gsm8k_score(Backend().generate, 3, 16, 2, 0)
+    assert result == {k: out["gsm8k"][k] for k in result} and len(records) == 3
+    assert result["exact_match"] == sum(r["correct"] for r in records) / 3

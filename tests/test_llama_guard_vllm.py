@@ -95,3 +95,18 @@ def test_without_vllm_judging_says_how_to_get_it(monkeypatch, reference):
     judge = llama_guard_vllm.VLLMLlamaGuardJudge("m", tokenizer=reference.tokenizer)
     with pytest.raises(ImportError, match="pip install vllm"):
         judge.judge(PROMPTS[:1], ANSWERS[:1])
+
+
+def test_the_profile_runs_llama_guard_on_vllm_or_transformers(reference, tmp_path):
+    from safealign import judges
+
+    reference.tokenizer.save_pretrained(tmp_path)
+    safety = {"backend": "llama_guard", "llama_guard_model": str(tmp_path), "batch_size": 2,
+              "engine": "vllm", "engine_args": {"gpu_memory_utilization": 0.3}}
+    judge = judges.load_safety_judge(types.SimpleNamespace(judges={"safety": safety}))
+    assert isinstance(judge, llama_guard_vllm.VLLMLlamaGuardJudge)
+    assert judge.engine["gpu_memory_utilization"] == 0.3 and judge._llm is None  # the engine starts on first use
+    with pytest.raises(ValueError, match="judges.safety.engine 'tgi'"):
+        judges.load_safety_judge(types.SimpleNamespace(judges={"safety": {**safety, "engine": "tgi"}}))
+    with pytest.raises(ValueError, match="apply to engine vllm only"):
+        judges.load_safety_judge(types.SimpleNamespace(judges={"safety": {**safety, "engine": "transformers"}}))

@@ -93,3 +93,20 @@ def test_generation_through_a_stand_in_engine(monkeypatch, tokenizer, tmp_path):
     assert (sampled["temperature"], sampled["n"], sampled["seed"]) == (0.7, 2, 3)
     cache = AnswerCache(tmp_path / "m.json", backend)
     assert cache.generate(["a"], max_new_tokens=7) == ["answer 0.0"] and cache.misses == 1
+
+
+def _generation_settings(backend, engine_args=None):
+    return {"eval": {"generation": {"backend": backend, "engine_args": engine_args or {}}}}
+
+
+def test_the_profile_chooses_the_generation_backend():
+    load = lambda: models.load_model("tiny-random-smollm2")  # noqa: E731
+    hf = backends.make_backend(_generation_settings("transformers"), load, MODEL, "/models/tiny")
+    assert isinstance(hf, backends.HFBackend) and hf.folder == "/models/tiny" and not hf.loaded
+    vl = backends.make_backend(_generation_settings("vllm", {"tensor_parallel_size": 2, "dtype": "half"}), load, MODEL,
+                               "/models/tiny")
+    assert isinstance(vl, vllm_backend.VLLMBackend) and vl.identity["engine"]["dtype"] == "half"
+    with pytest.raises(ValueError, match="eval.generation.backend 'sglang'"):
+        backends.make_backend(_generation_settings("sglang"), load, MODEL, "/m")
+    with pytest.raises(ValueError, match="apply to backend vllm only"):
+        backends.make_backend(_generation_settings("transformers", {"dtype": "half"}), load, MODEL, "/m")

@@ -128,6 +128,8 @@ class SafetyJudgeSettings(Section):
     benign: Benign
     llama_guard_model: str
     batch_size: int
+    engine: str                                # llama_guard runs on transformers | vllm (judges.llama_guard_vllm)
+    engine_args: dict[str, int | float | str]  # vllm's LLM(...) arguments (gpu_memory_utilization, dtype, ...)
 
 
 @section
@@ -253,6 +255,13 @@ class Common(Section):
 
 
 @section
+class GenerationSettings(Section):
+    """Who generates the evaluated answers: transformers (generate.hf, the cpu path) | vllm (generate.vllm_backend)."""
+    backend: str
+    engine_args: dict[str, int | float | str]  # vllm's LLM(...) arguments; transformers: nothing
+
+
+@section
 class AlertSettings(Section):
     per_category: Size
     max_new_tokens: int
@@ -306,6 +315,7 @@ class General(Section):
 @section
 class Eval(Section):
     common: Common
+    generation: GenerationSettings
     other_safety_judges: list[str]
     refusal_detector: str
     alert: AlertSettings

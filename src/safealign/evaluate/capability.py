@@ -19,7 +19,6 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import data
-from ..generate import hf
 
 DIFFERENCES = {
     "all": "subsets per profile (stratified where a task has subjects/sub-tasks); few-shot examples come from "
@@ -315,14 +314,20 @@ def last_number(text: str) -> str:
     return found[-1].replace("$", "").replace(",", "").rstrip(".")
 
 
-def gsm8k_task(model, tokenizer, n: int | None, seed: int, max_new_tokens: int, batch_size: int) -> dict:
+def gsm8k_score(generate, n: int | None, max_new_tokens: int, batch_size: int, seed: int) -> tuple[dict, list]:
+    """GSM8K exact match through any generate function (a backend's), and one record per answer."""
     ds = data.load("gsm8k", split="test")
     rows = ds.select(_sample(len(ds), n, seed))
     prompts = [f"{q}\nSolve it step by step and end with the final answer as '#### <number>'." for q in rows["question"]]
-    answers = hf.generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                                  desc="gsm8k")
+    answers = generate(prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, desc="gsm8k")
     preds = [_normalise_number(last_number(a)) for a in answers]
-    return exact_match(preds, [_normalise_number(f) for f in rows["final"]])
+    golds = [_normalise_number(f) for f in rows["final"]]
+    return exact_match(preds, golds), [{"benchmark": "gsm8k", "prompt": p, "answer": a, "correct": x == g}
+                                       for p, a, x, g in zip(prompts, answers, preds, golds)]
+
+
+def gsm8k_task(generate, n: int | None, seed: int, max_new_tokens: int, batch_size: int) -> dict:
+    return gsm8k_score(generate, n, max_new_tokens, batch_size, seed)[0]
 
 
 def _normalise_number(text: str) -> str:
@@ -386,12 +391,11 @@ def math_answer(text: str) -> str:
     return normalize_final_answer(boxed)
 
 
-def math_hard_task(model, tokenizer, n: int | None, seed: int, max_new_tokens: int, batch_size: int) -> dict:
+def math_hard_task(generate, n: int | None, seed: int, max_new_tokens: int, batch_size: int) -> dict:
     ds = data.load("math", level=5)
     rows = ds.select(_stratified(ds["subject"], n, seed))
     prompts = [f"Problem:\n{p}\n\nSolve the problem and put the final answer in \\boxed{{}}." for p in rows["problem"]]
-    answers = hf.generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                                  desc="MATH level 5")
+    answers = generate(prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, desc="MATH level 5")
     return exact_match([math_answer(a) for a in answers], [normalize_final_answer(a) for a in rows["answer"]])
 
 
@@ -502,12 +506,11 @@ def ifeval_follows(response: str, instruction_ids: Sequence[str], kwargs: Sequen
     return results
 
 
-def ifeval_task(model, tokenizer, n: int | None, seed: int, max_new_tokens: int, batch_size: int) -> dict:
+def ifeval_task(generate, n: int | None, seed: int, max_new_tokens: int, batch_size: int) -> dict:
     ds = data.load("ifeval")
     supported = [i for i, ids in enumerate(ds["instruction_id_list"]) if all(x in IFEVAL_CHECKS for x in ids)]
     rows = ds.select([supported[i] for i in _sample(len(supported), n, seed)])
-    answers = hf.generate(model, tokenizer, rows["prompt"], max_new_tokens=max_new_tokens,
-                                  batch_size=batch_size, desc="IFEval")
+    answers = generate(list(rows["prompt"]), max_new_tokens=max_new_tokens, batch_size=batch_size, desc="IFEval")
     per_prompt = [ifeval_follows(a, ids, json.loads(k))
                   for a, ids, k in zip(answers, rows["instruction_id_list"], rows["kwargs"])]
     prompt_level = [float(all(p)) for p in per_prompt]
@@ -545,16 +548,17 @@ def _required(task_cfg, task: str, key: str):
 MC_ENGINES = ("lm-eval", "book")
 
 
-def score_mc_tasks(model, tokenizer, tasks: dict[str, list[MCItem]], cfg, seed: int, pretrained: str | None) -> dict:
-    """{task: metrics} of the multiple-choice tasks, scored by the profile's eval.general.engine: lm-eval (the
-    model in memory through lm-eval's HFLM, or the saved model at `pretrained` in lm-eval's vLLM) or the book's
-    own scorer. Both give the same predictions on the same items (tests/test_harness.py)."""
+def score_mc_tasks(backend, tasks: dict[str, list[MCItem]], cfg, seed: int) -> dict:
+    """{task: metrics} of the multiple-choice tasks for the model behind generation `backend`, scored by the
+    profile's eval.general.engine: lm-eval (the model in memory through lm-eval's HFLM, or the backend's saved
+    folder in lm-eval's vLLM) or the book's own scorer. Both give the same predictions on the same items
+    (tests/test_harness.py)."""
     engine = cfg["engine"]
     if engine not in MC_ENGINES:
         raise ValueError(f"eval.general.engine {engine!r} in profiles.yaml: choose one of {' | '.join(MC_ENGINES)}")
     if engine == "book":
-        return {task: {**score_multiple_choice(model, tokenizer, items, cfg["max_length"], desc=task), "engine": "book"}
-                for task, items in tasks.items()}
+        return {task: {**score_multiple_choice(backend.model, backend.tokenizer, items, cfg["max_length"], desc=task),
+                       "engine": "book"} for task, items in tasks.items()}
     import tempfile
 
     from . import harness
@@ -563,11 +567,11 @@ def score_mc_tasks(model, tokenizer, tasks: dict[str, list[MCItem]], cfg, seed: 
     if lm["model"] == "hf":
         if lm["engine_args"]:
             raise ValueError(f"eval.general.lm_eval.engine_args {dict(lm['engine_args'])} apply to model vllm only")
-        kind, args = harness.hf_lm(model, tokenizer, lm["batch_size"], cfg["max_length"]), None
+        kind, args = harness.hf_lm(backend.model, backend.tokenizer, lm["batch_size"], cfg["max_length"]), None
     elif lm["model"] == "vllm":
-        if pretrained is None:
-            raise ValueError("eval.general.lm_eval.model vllm needs the saved model's folder (pretrained)")
-        kind, args = "vllm", harness.model_args("vllm", pretrained, {"max_model_len": cfg["max_length"],
+        if getattr(backend, "folder", None) is None:
+            raise ValueError("eval.general.lm_eval.model vllm needs the saved model's folder (the backend has none)")
+        kind, args = "vllm", harness.model_args("vllm", backend.folder, {"max_model_len": cfg["max_length"],
                                                                      **lm["engine_args"]})
     else:
         raise ValueError(f"eval.general.lm_eval.model {lm['model']!r} in profiles.yaml: choose hf | vllm")
@@ -578,20 +582,21 @@ def score_mc_tasks(model, tokenizer, tasks: dict[str, list[MCItem]], cfg, seed: 
             for task, s in scores.items()}
 
 
-def evaluate_all(model, tokenizer, cfg, seed: int, batch_size: int, pretrained: str | None = None) -> dict:
-    """{task: metrics} for every task named in the profile's `eval.general.tasks`: the multiple-choice tasks by
-    the profile's engine (score_mc_tasks), the generation tasks by the book's scorers, batched `batch_size`
-    prompts at a time (eval.common.batch_size). `pretrained` is the model's folder (for lm-eval's vLLM)."""
+def evaluate_all(backend, cfg, seed: int, batch_size: int) -> dict:
+    """{task: metrics} for every task named in the profile's `eval.general.tasks`, for the model behind
+    generation `backend` (generate.backend): the multiple-choice tasks by the profile's engine
+    (score_mc_tasks), the generation tasks by the book's scorers through the backend's `generate`, batched
+    `batch_size` prompts at a time (eval.common.batch_size)."""
     unknown = sorted(set(cfg["tasks"]) - set(MC_BUILDERS) - set(GENERATION_TASKS))
     if unknown:
         raise ValueError(f"unknown general task {unknown[0]!r} in profile section eval.general.tasks; "
                          f"known: {sorted(MC_BUILDERS) + sorted(GENERATION_TASKS)}")
     mc = {task: MC_BUILDERS[task](task_cfg, seed) for task, task_cfg in cfg["tasks"].items() if task in MC_BUILDERS}
-    scored = score_mc_tasks(model, tokenizer, mc, cfg, seed, pretrained) if mc else {}
+    scored = score_mc_tasks(backend, mc, cfg, seed) if mc else {}
     results = {}
     for task, task_cfg in cfg["tasks"].items():
         if task in GENERATION_TASKS:
-            results[task] = GENERATION_TASKS[task](model, tokenizer, task_cfg["n"], seed,
+            results[task] = GENERATION_TASKS[task](backend.generate, task_cfg["n"], seed,
                                                    _required(task_cfg, task, "max_new_tokens"), batch_size)
         else:
             results[task] = scored[task]

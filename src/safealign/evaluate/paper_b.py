@@ -124,16 +124,14 @@ def diversity(records: Sequence[dict], refusal_labels: Sequence[str], cfg) -> di
 def folder_backend(settings, name: str, folder: Path | str):
     """A generation backend for a policy folder (a mixing point), identified by its weights' digest."""
     identity = {"model": name, "weights": models.weights_digest(folder)}
-    return backends.HFBackend(lambda: models.load_model(str(folder), device="cpu"), identity, settings=settings,
-                              folder=str(folder))
+    return backends.make_backend(settings, lambda: models.load_model(str(folder), device="cpu"), identity, str(folder))
 
 
 def evaluate_policy(settings, name: str, backend, test_pools: Mapping[str, Sequence[dict]]) -> tuple[dict, list]:
     """Every measure above for the model behind generation `backend` (its weights load only on a cache miss;
     `evaluate.run.policy_backend` for the base model and aligned methods, `folder_backend` for a folder)."""
     from .. import judges
-    from ..generate.filter_study import gsm8k_score
-    from .capability import HEADLINE_METRIC, MC_BUILDERS, score_mc_tasks
+    from .capability import HEADLINE_METRIC, MC_BUILDERS, gsm8k_score, score_mc_tasks
 
     cfg, ecfg, seed = settings.paper_b_eval, settings.eval, settings.seed
     common = {**ecfg.common, "max_new_tokens": cfg.max_new_tokens}
@@ -165,8 +163,7 @@ def evaluate_policy(settings, name: str, backend, test_pools: Mapping[str, Seque
         result["general"][task] = {**cache.get_or_run(
             f"mc:{task}", ["evaluate.capability", "evaluate.harness"],
             {"task": task, "n": n, "seed": seed, "engine": ecfg.general.engine, "lm_eval": ecfg.general.lm_eval.to_dict()},
-            lambda items=items, task=task: score_mc_tasks(backend.model, backend.tokenizer, {task: items}, ecfg.general,
-                                                          seed, backend.folder)[task]),
+            lambda items=items, task=task: score_mc_tasks(backend, {task: items}, ecfg.general, seed)[task]),
             "metric": HEADLINE_METRIC[task]}
     result["answer_cache"] = {"hits": cache.hits, "misses": cache.misses, "model_loaded": backend.loaded}
     cache.save(keep_only_used=True)
@@ -227,8 +224,8 @@ def policy_backend(profile: str, name: str, settings):
         except FileNotFoundError as err:
             raise PolicyMissing(f"align-{name}", str(err)) from None
 
-    return backends.HFBackend(load, model_identity(profile, name, settings),
-                              folder=str(adaptive.policy_dir(profile, name)))
+    return backends.make_backend(settings, load, model_identity(profile, name, settings),
+                                 str(adaptive.policy_dir(profile, name)))
 
 
 def verdicts_path(profile: str, name: str) -> Path:

@@ -254,10 +254,10 @@ def model_identity(profile: str, model_name: str, settings: dict) -> dict:
 
 def policy_backend(profile: str, model_name: str, settings: dict, device: str = "cpu"):
     """The generation backend of the model under test; its weights load only if something is not cached."""
-    from ..generate.backend import HFBackend
+    from ..generate.backend import make_backend
 
-    return HFBackend(lambda: load_model_under_test(profile, model_name, settings, device),
-                     model_identity(profile, model_name, settings), folder=model_folder(profile, model_name, settings))
+    return make_backend(settings, lambda: load_model_under_test(profile, model_name, settings, device),
+                        model_identity(profile, model_name, settings), model_folder(profile, model_name, settings))
 
 
 def model_folder(profile: str, model_name: str, settings) -> str:
@@ -458,8 +458,7 @@ def evaluate_model(profile: str, model_name: str, settings: dict, device: str = 
         result["general"] = cache.get_or_run(
             "general", ["evaluate.capability", "evaluate.harness", "generate.hf"],
             {"cfg": cfg["general"], "seed": seed, "batch_size": cfg["common"]["batch_size"]},
-            lambda: capability.evaluate_all(backend.model, backend.tokenizer, cfg["general"], seed,
-                                            cfg["common"]["batch_size"], backend.folder))
+            lambda: capability.evaluate_all(backend, cfg["general"], seed, cfg["common"]["batch_size"]))
     result["seconds"] = timings  # this run (short when the answers came from the cache)
     result["generation_seconds"] = generated  # what producing the answers took, when they were produced
     result["answer_cache"] = {"hits": cache.hits, "misses": cache.misses, "model_loaded": backend.loaded}

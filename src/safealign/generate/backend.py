@@ -38,6 +38,25 @@ def library_versions() -> dict[str, str]:
     return {"torch": torch.__version__, "transformers": transformers.__version__}
 
 
+GENERATION_BACKENDS = ("transformers", "vllm")
+
+
+def make_backend(settings, load: Callable[[], tuple], model_identity: dict, folder: str):
+    """The profile's generation backend (eval.generation.backend) for the model at `folder`: transformers
+    (loads through `load` on first use) or vLLM (loads `folder` itself)."""
+    cfg = settings["eval"]["generation"]
+    if cfg["backend"] == "vllm":
+        from .vllm_backend import VLLMBackend
+
+        return VLLMBackend(folder, model_identity, engine=dict(cfg["engine_args"]))
+    if cfg["backend"] != "transformers":
+        raise ValueError(f"eval.generation.backend {cfg['backend']!r} in profiles.yaml: choose one of "
+                         f"{' | '.join(GENERATION_BACKENDS)}")
+    if cfg["engine_args"]:
+        raise ValueError(f"eval.generation.engine_args {dict(cfg['engine_args'])} apply to backend vllm only")
+    return HFBackend(load, model_identity, settings=settings, folder=folder)
+
+
 class HFBackend:
     """transformers' `generate` (generate.hf): batched, left-padded, seeded; loads the model lazily."""
 

@@ -128,27 +128,6 @@ def cache_path(profile: str, model: str, k: int | None, weight: float = 0.0) -> 
     return paths.answers_dir(profile) / "filtering" / f"{model}--{slug}.json"
 
 
-def gsm8k_items(n: int, seed: int):
-    from ..evaluate.capability import _sample
-
-    ds = data.load("gsm8k", split="test")
-    return ds.select(_sample(len(ds), n, seed))
-
-
-def gsm8k_score(generate, n: int, max_new_tokens: int, batch_size: int, seed: int) -> dict:
-    """evaluate.capability's GSM8K (same items, prompt and scoring) through any generate function."""
-    from ..evaluate.capability import _normalise_number, exact_match, last_number
-
-    rows = gsm8k_items(n, seed)
-    prompts = [f"{q}\nSolve it step by step and end with the final answer as '#### <number>'." for q in rows["question"]]
-    answers = generate(prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, desc="gsm8k")
-    result = exact_match([_normalise_number(last_number(a)) for a in answers],
-                         [_normalise_number(f) for f in rows["final"]])
-    correct = [_normalise_number(last_number(a)) == _normalise_number(f) for a, f in zip(answers, rows["final"])]
-    return result, [{"benchmark": "gsm8k", "prompt": p, "answer": a, "correct": c}
-                    for p, a, c in zip(prompts, answers, correct)]
-
-
 def by_harm_type(records: list[dict], harm_type_of: dict[str, str], n_boot: int, seed: int) -> dict:
     """The ALERT safe rate per harm type of the prompt (IHD / EHD / MHD / benign), each with its CI."""
     from ..evaluate.run import stratified_rate
@@ -182,6 +161,7 @@ def measure(profile: str, model: str, settings, store, k: int | None, weight: fl
     """One model under one filter setting (k None = off): ALERT S and its per-type split, and unless
     `alert_only` safety per type on the type pools' test prompts, over-refusal and GSM8K; seconds per new
     token as recorded when the answers were generated."""
+    from ..evaluate.capability import gsm8k_score
     from ..evaluate.paper_b import safety_by_type
     from ..evaluate.run import run_alert, run_over_refusal
 

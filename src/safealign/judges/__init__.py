@@ -48,6 +48,14 @@ def load_safety_judge(settings: dict, backend: str | None = None) -> SafetyJudge
 
         return ComplianceJudge(OfflineSafetyJudge.load(settings["name"]), RefusalDetector.load(settings["name"]))
     if backend == "llama_guard":
+        if cfg["engine"] == "vllm":
+            from .llama_guard_vllm import VLLMLlamaGuardJudge
+
+            return VLLMLlamaGuardJudge(cfg["llama_guard_model"], dict(cfg["engine_args"]))
+        if cfg["engine"] != "transformers":
+            raise ValueError(f"judges.safety.engine {cfg['engine']!r} in profiles.yaml: choose transformers | vllm")
+        if cfg["engine_args"]:
+            raise ValueError(f"judges.safety.engine_args {dict(cfg['engine_args'])} apply to engine vllm only")
         from .. import runtime
         from . import llama_guard
 
