@@ -16,7 +16,7 @@ import time
 
 from safealign import profiles, runtime
 from safealign.align import mixture
-from safealign.data import mixing, paper_b_sources, pools  # noqa: F401  (paper_b_sources registers CoCoNot's eval set)
+from safealign.data import mixing, paper_b_sources, pools  # noqa: F401  (paper_b_sources registers the CoCoNot sets)
 from safealign.evaluate import paper_b
 from safealign.judges import label_sources  # noqa: F401  (registers CoCoNot's contrast set)
 

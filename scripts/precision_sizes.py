@@ -46,11 +46,12 @@ def verdicts(path: Path) -> dict[str, dict[str, bool]]:
     return out
 
 
-def discordant(a: dict[str, bool], b: dict[str, bool]) -> tuple[float, int]:
-    shared = sorted(set(a) & set(b))
+def discordant(a: dict[str, bool], b: dict[str, bool]) -> float:
+    """The share of the prompts both models answered on which their verdicts differ."""
+    shared = set(a) & set(b)
     if not shared:
         raise ValueError("the two models share no prompt")
-    return sum(a[p] != b[p] for p in shared) / len(shared), len(shared)
+    return sum(a[p] != b[p] for p in shared) / len(shared)
 
 
 def prompts_needed(psi: float, delta: float, power: float, alpha: float = 0.05) -> int:
@@ -83,7 +84,7 @@ def main() -> None:
         groups = {"base vs aligned": [("base", m) for m in aligned],
                   "aligned vs aligned": list(itertools.combinations(aligned, 2))}
         for name, pairs in groups.items():
-            psis = sorted(discordant(table[a][bench], table[b][bench])[0] for a, b in pairs)
+            psis = sorted(discordant(table[a][bench], table[b][bench]) for a, b in pairs)
             psi = median(psis)
             n50, n80 = prompts_needed(psi, args.delta, 0.5), prompts_needed(psi, args.delta, 0.8)
             n80_max = prompts_needed(psis[-1], args.delta, 0.8)

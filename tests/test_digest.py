@@ -37,7 +37,7 @@ def test_editing_a_module_stales_exactly_the_stages_that_run_it(package_copy):
     after = fingerprints()
     changed = {name for name in before if before[name] != after[name]}
     assert "harm-judges" in changed
-    # paper A's align stages never read a judge (paper B's do, through PolicyMissing in evaluate.run: see the issue note)
+    # paper A's align stages never read a judge (paper B's do: their token reward comes from judges.token_reward_study)
     from safealign.align import METHODS
 
     assert not any(name == f"align-{m}" for name in changed for m in METHODS) and "data" not in changed

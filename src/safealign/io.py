@@ -8,7 +8,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Iterator
 
 from . import paths
@@ -42,6 +42,14 @@ def write_json(path: str | Path, obj: Any) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+    return path
+
+
+def write_jsonl(path: str | Path, rows: Iterable[Any]) -> Path:
+    """One JSON object a line, written atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(json.dumps(r, default=_json_default) + "\n" for r in rows))
     return path
 
 

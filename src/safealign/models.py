@@ -27,6 +27,22 @@ class ModelNotFound(RuntimeError):
     pass
 
 
+class PolicyMissing(FileNotFoundError):
+    """A trained policy's weights are needed (its answers are not all cached) and are not on disk.
+    The pipeline catches it by name, runs `stage` (same code and seed: the same policy) and retries."""
+
+    def __init__(self, stage: str, message: str):
+        super().__init__(f"{message} [needs stage {stage}]")
+        self.stage = stage
+
+
+def load_trained_policy(folder: Path, stage: str, device: str = "cpu"):
+    """(model, tokenizer) of the policy stage `stage` saved in `folder`; PolicyMissing when it holds none."""
+    if not (folder / "config.json").exists():
+        raise PolicyMissing(stage, f"{folder} holds no policy: run the pipeline stage {stage}")
+    return load_model(str(folder), device=device)
+
+
 def models_dir() -> Path:
     return paths.runs_dir() / "models"
 

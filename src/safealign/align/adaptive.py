@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import resource
 import shutil
 import time
@@ -29,7 +28,7 @@ import torch
 
 from .. import io, models, paths, runtime
 from ..profiles import Section, section
-from .masks import MaskSettings
+from .masks import MaskSettings, pooled
 
 
 @dataclass(frozen=True)
@@ -124,9 +123,7 @@ def chosen_reward_name(profile: str) -> str:
     try:
         return io.read_result(profile, "token_rewards")["chosen"]
     except FileNotFoundError as err:
-        from ..evaluate.run import PolicyMissing
-
-        raise PolicyMissing("token-rewards", f"no token reward chosen yet ({err})") from None
+        raise models.PolicyMissing("token-rewards", f"no token reward chosen yet ({err})") from None
 
 
 def token_reward(settings, device: str = "cpu"):
@@ -140,21 +137,14 @@ def token_reward(settings, device: str = "cpu"):
     elif name == "implicit":
         try:
             reward = study.implicit(settings, settings.token_rewards, device)
+        except models.PolicyMissing:
+            raise
         except FileNotFoundError as err:
-            from ..evaluate.run import PolicyMissing
-
-            raise PolicyMissing(f"align-{settings.token_rewards.policy}", str(err)) from None
+            raise models.PolicyMissing(f"align-{settings.token_rewards.policy}", str(err)) from None
     else:
         raise ValueError(f"book/results/{settings.name}/token_rewards.json: unknown chosen reward {name!r}")
     bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
     return Memo(study.with_context(reward, bos))
-
-
-def pooled(values, pooling: str) -> float:
-    if pooling not in ("mean", "min"):
-        raise ValueError(f"adaptive.pooling {pooling!r}: choose mean or min")
-    values = list(values) or [0.0]
-    return float(min(values) if pooling == "min" else sum(values) / len(values))
 
 
 class MaskTally:
@@ -248,10 +238,7 @@ def policy_dir(profile: str, name: str) -> Path:
 
 
 def load_policy(profile: str, name: str, device: str = "cpu"):
-    folder = policy_dir(profile, name)
-    if not (folder / "config.json").exists():
-        raise FileNotFoundError(f"{folder} holds no policy: run the pipeline stage align-{name} (profile {profile})")
-    return models.load_model(str(folder), device=device)
+    return models.load_trained_policy(policy_dir(profile, name), f"align-{name}", device)
 
 
 def _common(settings, workdir: Path, device: str, max_length: int | None) -> dict:
@@ -341,7 +328,7 @@ def _sft_trainer(settings, model, tokenizer, pairs, reward, tally, workdir, devi
 def train(settings, name: str) -> dict:
     """Train paper B method `name`; save the merged policy; return its cost accounting (the align JSON)."""
     from .pairs import training_pairs
-    from .run import _tail_mean, save_policy
+    from .run import _tail_mean, fit, save_policy
 
     m = adaptive_method(name)
     device = runtime.device(settings)
@@ -359,12 +346,7 @@ def train(settings, name: str) -> dict:
         trainer, hyper = _sft_trainer(settings, model, tokenizer, pairs, reward, tally, workdir, device, m.masked)
     setup_s = time.perf_counter() - start
 
-    start = time.perf_counter()
-    output = trainer.train()
-    wall = time.perf_counter() - start
-    history = [row for row in trainer.state.log_history if "loss" in row]
-    if any(not math.isfinite(row.get("grad_norm", 0.0)) for row in history):
-        raise RuntimeError(f"align-{m.name}: training diverged (non-finite gradient); see {workdir}")
+    output, wall, history = fit(trainer, f"align-{m.name}", workdir)
     tokens = history[-1].get("num_tokens") if history else None
     target = save_policy(trainer, tokenizer, policy_dir(settings.name, name))
     io.write_json(target / "training_log.json", history)
@@ -390,18 +372,8 @@ def train(settings, name: str) -> dict:
 
 def training_figure(history: list[dict], title: str):
     """Plotly: whichever of loss, reward margin, sequence reward and reward accuracy the trainer logged, per step."""
-    from plotly.subplots import make_subplots
+    from .run import training_figure as curves
 
-    from .. import viz
-
-    panels = [("loss", "loss"), ("rewards/margins", "reward margin (chosen − rejected)"),
-              ("reward", "sequence reward (mean over the group)"), ("rewards/accuracies", "reward accuracy (batch)")]
-    panels = [(k, t) for k, t in panels if any(k in row for row in history)]
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for _, t in panels])
-    for col, (key, label) in enumerate(panels, start=1):
-        rows = [row for row in history if key in row]
-        fig.add_scatter(x=[r["step"] for r in rows], y=[r[key] for r in rows], mode="lines+markers", name=label,
-                        row=1, col=col, showlegend=False)
-        fig.update_xaxes(title_text="step", row=1, col=col)
-    fig.update_layout(title=title, template=viz.TEMPLATE, height=360)
-    return fig
+    return curves(history, title, (("loss", "loss"), ("rewards/margins", "reward margin (chosen − rejected)"),
+                                   ("reward", "sequence reward (mean over the group)"),
+                                   ("rewards/accuracies", "reward accuracy (batch)")))

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from .masks import MaskSettings, baseline, classes, combine, offset
+from .masks import MaskSettings, baseline, classes, combine, offset, pooled
 
 
 def token_advantages(advantages: torch.Tensor, token_rewards: torch.Tensor, valid: torch.Tensor,
@@ -56,8 +56,7 @@ def sequence_reward(reward, tokenizer, pool: str = "mean") -> Callable:
     def score(prompts: Sequence, completions: Sequence, completion_ids: Sequence[Sequence[int]], **_) -> list[float]:
         out = []
         for prompt, ids in zip(prompts, completion_ids):
-            values = reward.per_token(prompt_token_ids(tokenizer, prompt), list(ids)) if len(ids) else [0.0]
-            out.append(float(min(values) if pool == "min" else sum(values) / len(values)))
+            out.append(pooled(reward.per_token(prompt_token_ids(tokenizer, prompt), list(ids)) if len(ids) else [], pool))
         return out
 
     score.__name__ = f"token_reward_{pool}"

@@ -109,3 +109,11 @@ def sft_labels(labels: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, 
     keep = torch.where(mask == 1, labels, ignore)
     avoid = torch.where(mask == -1, labels, ignore)
     return keep, avoid
+
+
+def pooled(values, pooling: str) -> float:
+    """One score of a sequence's token rewards: their mean or their minimum (an empty sequence scores 0)."""
+    if pooling not in ("mean", "min"):
+        raise ValueError(f"adaptive.pooling {pooling!r}: choose mean or min")
+    values = list(values) or [0.0]
+    return float(min(values) if pooling == "min" else sum(values) / len(values))

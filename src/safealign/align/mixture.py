@@ -11,8 +11,6 @@ policy model; only the mixture differs. The pools' test prompts and the evaluati
 
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,7 +97,7 @@ def point_dir(profile: str, name: str) -> Path:
 
 def train_point(settings, point: mixing.MixturePoint, rows: list[dict]) -> PointRun:
     """SFT the profile's policy model on `rows`; save the merged policy; return the cost accounting."""
-    from .run import lora_config, save_policy
+    from .run import fit, lora_config, save_policy
 
     cfg = settings.mixing
     device = runtime.device(settings)
@@ -114,12 +112,7 @@ def train_point(settings, point: mixing.MixturePoint, rows: list[dict]) -> Point
     trainer = sft.make_trainer(config, model, None, rows, None,
                                dict(model=model, args=config, processing_class=tokenizer,
                                     peft_config=lora_config(settings)))
-    start = time.perf_counter()
-    output = trainer.train()
-    wall = time.perf_counter() - start
-    history = [row for row in trainer.state.log_history if "loss" in row]
-    if any(not math.isfinite(row.get("grad_norm", 0.0)) for row in history):
-        raise RuntimeError(f"mixing point {point.name}: training diverged (non-finite gradient); see {workdir}")
+    output, wall, history = fit(trainer, f"mixing point {point.name}", workdir)
     tokens = history[-1].get("num_tokens") if history else None
     target = save_policy(trainer, tokenizer, point_dir(settings.name, point.name))
     result = {"point": point.name, "figure": point.figure, "mixture": point.counts(), "seed": point.seed,

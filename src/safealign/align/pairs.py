@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import datasets
 
 from .. import models
 from ..data import curation
-
-
-# A safe answer that opens by declining or discouraging (checked on its first 200 characters).
-_REFUSAL_OPENING = re.compile(
-    r"^\W*(no[,.!]?\s+)?(sorry|i'?m sorry|i am sorry|unfortunately"
-    r"|i (cannot|can ?not|can't|won't|will not|would not|do not|don't|refuse|must decline|am not able|am unable)\b"
-    r"|(it is|it's) (not|never) (appropriate|okay|ok|acceptable|advisable|ethical|legal|possible|safe|a good idea)"
-    r"|(it is|it's) (illegal|unethical|against)"
-    r"|you (cannot|can ?not|can't|should not|shouldn't|should never|must not)\b"
-    r"|there is no (safe|legal|ethical|way))",
-    re.IGNORECASE,
-)
+from ..refusal_patterns import REFUSAL_OPENING
 
 
 def opens_with_refusal(text: str) -> bool:
-    return bool(_REFUSAL_OPENING.search(text[:200]))
+    return bool(REFUSAL_OPENING.search(text[:200]))
 
 
 def _text(messages: Any) -> str:

@@ -82,11 +82,8 @@ def policy_dir(profile: str, name: str) -> Path:
 
 
 def load_policy(profile: str, name: str, device: str = "cpu"):
-    """(model, tokenizer) of a trained Safe-<name> policy."""
-    folder = policy_dir(profile, name)
-    if not (folder / "config.json").exists():
-        raise FileNotFoundError(f"{folder} holds no policy: run the pipeline stage align-{name} (profile {profile})")
-    return models.load_model(str(folder), device=device)
+    """(model, tokenizer) of a trained Safe-<name> policy (models.PolicyMissing when it was never trained)."""
+    return models.load_trained_policy(policy_dir(profile, name), f"align-{name}", device)
 
 
 def train(settings: dict, name: str, pairs: datasets.Dataset | None = None, save: bool = True) -> Run:
@@ -108,12 +105,7 @@ def train(settings: dict, name: str, pairs: datasets.Dataset | None = None, save
                             ref_cache=paths.run_dir(settings["name"], "align", ".reference_logps"))
     setup_s = time.perf_counter() - start
 
-    start = time.perf_counter()
-    output = trainer.train()
-    wall = time.perf_counter() - start
-    history = [row for row in trainer.state.log_history if "loss" in row]
-    if any(not math.isfinite(row.get("grad_norm", 0.0)) for row in history):
-        raise RuntimeError(f"align-{m.name}: training diverged (non-finite gradient); see {workdir}")
+    output, wall, history = fit(trainer, f"align-{m.name}", workdir)
     steps = trainer.state.global_step
     processes = trainer.accelerator.num_processes
     batch_pairs = config.per_device_train_batch_size * config.gradient_accumulation_steps * processes
@@ -183,14 +175,27 @@ def save_policy(trainer, tokenizer, target: Path) -> Path:
     return target
 
 
-def training_figure(history: list[dict], title: str):
-    """Plotly: loss, reward margin and reward accuracy per step, as TRL logged them."""
+TRAINING_PANELS = (("loss", "loss"), ("rewards/margins", "reward margin (chosen − rejected)"),
+                   ("rewards/accuracies", "reward accuracy (batch)"))
+
+
+def fit(trainer, what: str, workdir: Path) -> tuple:
+    """Train; (TRL's output, wall seconds, the logged rows with a loss); a non-finite gradient is an error."""
+    start = time.perf_counter()
+    output = trainer.train()
+    wall = time.perf_counter() - start
+    history = [row for row in trainer.state.log_history if "loss" in row]
+    if any(not math.isfinite(row.get("grad_norm", 0.0)) for row in history):
+        raise RuntimeError(f"{what}: training diverged (non-finite gradient); see {workdir}")
+    return output, wall, history
+
+
+def training_figure(history: list[dict], title: str, panels=TRAINING_PANELS):
+    """Plotly: whichever of `panels` (logged key, title) TRL logged, per step."""
     from plotly.subplots import make_subplots
 
     from .. import viz
 
-    panels = [("loss", "loss"), ("rewards/margins", "reward margin (chosen − rejected)"),
-              ("rewards/accuracies", "reward accuracy (batch)")]
     panels = [(k, t) for k, t in panels if any(k in row for row in history)]
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for _, t in panels])
     for col, (key, label) in enumerate(panels, start=1):

@@ -7,7 +7,7 @@
     no        no       benign
 
 Explicit signal: whole-word matches against a lexicon of HurtLex lemmas (conservative level) and a
-curated risk-entity list (`RISK_ENTITIES`), or the offline Jigsaw toxicity BiLSTM (judges.toxicity) giving
+curated risk-entity list (`risk.lexicon.RISK_ENTITIES`), or the offline Jigsaw toxicity BiLSTM (judges.toxicity) giving
 any of its six classes a probability >= `explicit.toxicity_threshold`. HurtLex is noisy ("know", "score",
 "academic" are lemmas), so lemmas that occur in benign general-domain text are pruned (`build_lexicon`).
 The signal's score, validated by ROC-AUC on the OpenAI moderation set's human labels, is the BiLSTM's largest
@@ -25,13 +25,13 @@ the classifier on a sample a reader can verify by eye.
 from __future__ import annotations
 
 import re
-from collections import Counter
-from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ..profiles import Section, Size, section
+from ..risk.lexicon import RISK_ENTITIES, Lexicon, build_lexicon  # noqa: F401  (the labeller's explicit lexicon)
 
 HARM_TYPES = ("IHD", "EHD", "MHD", "benign")
 
@@ -69,27 +69,6 @@ class HarmTypeSettings(Section):
     rule_sample: int         # prompts compared with the hand-checkable rule
 
 
-# Curated risk entities: terms whose mere presence is explicit harmful content, whatever the intent.
-RISK_ENTITIES: dict[str, tuple[str, ...]] = {
-    "drugs": ("cocaine", "crack cocaine", "heroin", "meth", "methamphetamine", "crystal meth", "fentanyl",
-              "lsd", "mdma", "ecstasy pills", "opium", "ketamine", "pcp", "date rape drug", "roofies", "rohypnol"),
-    "weapons_explosives": ("bomb", "pipe bomb", "car bomb", "explosive", "explosives", "grenade", "napalm",
-                           "molotov cocktail", "tnt", "dynamite", "detonator", "ghost gun", "silencer",
-                           "ied", "landmine"),
-    "cbrn": ("sarin", "anthrax", "ricin", "nerve agent", "nerve gas", "mustard gas", "chemical weapon",
-             "bioweapon", "biological weapon", "dirty bomb", "enriched uranium", "cyanide", "arsenic"),
-    "sexual_minors": ("child porn", "child pornography", "underage sex", "pedophile", "paedophile", "pedophilia",
-                      "molest", "molestation", "child molester", "lolicon"),
-    "sexual_explicit": ("porn", "pornography", "blowjob", "anal sex", "orgasm", "dildo", "nude photos", "nudes"),
-    "violent_crime": ("murder", "rape", "raped", "rapist", "kidnapping", "torture", "genocide", "massacre",
-                      "mass shooting", "lynching", "human trafficking", "sex trafficking", "beheading"),
-    "extremism": ("isis", "al-qaeda", "al qaeda", "taliban", "ku klux klan", "kkk", "nazi", "neo-nazi",
-                  "white supremacy", "white supremacist", "jihadist", "terrorism", "terrorist", "hitler"),
-    "self_harm": ("suicide", "self-harm", "self harm", "kill myself", "overdose"),
-    "slurs": ("nigger", "niggers", "nigga", "faggot", "fag", "retard", "retarded", "tranny", "chink", "spic",
-              "kike", "wetback", "gook", "towelhead", "raghead", "cunt", "whore", "slut"),
-}
-
 # Request cues and harmful goals of the cross-check rule (deliberately simple, readable).
 REQUEST_CUES = (
     r"how (?:do|can|could|would|should|might|to) ", r"\bhow to\b", r"\bhelp me\b", r"\bteach me\b",
@@ -111,79 +90,10 @@ EVASION_PHRASES = ("without getting caught", "without being caught", "get away w
 _CUE = re.compile("|".join(REQUEST_CUES), re.I)
 _GOAL = re.compile(r"\b(" + "|".join(re.escape(g) for g in HARMFUL_GOALS) + r")(?:s|es|ed|ing)?\b", re.I)
 _EVASION = re.compile("|".join(re.escape(p) for p in EVASION_PHRASES), re.I)
-_LEMMA_OK = re.compile(r"^[a-z][a-z' -]{2,}$")
 
 
 # ---------------------------------------------------------------------------------------------
 # explicit-content signal
-
-
-@dataclass
-class Lexicon:
-    """Whole-word matcher; `sources[term]` says where a term comes from ('hurtlex:ps', 'entity:drugs').
-
-    Texts and terms are compared as lower-case word sequences (hyphens count as spaces, so 'self-harm'
-    matches 'self harm'); a trailing plural 's'/'es' in the text is allowed. Longest match wins.
-    """
-
-    sources: dict[str, str]
-    pruned: list[str] = field(default_factory=list)  # HurtLex lemmas dropped as ambiguous
-
-    def __post_init__(self) -> None:
-        self._index = {_norm(t): s for t, s in self.sources.items() if _norm(t)}
-        self._longest = max((len(t.split()) for t in self._index), default=0)
-
-    def _lookup(self, phrase: str) -> str | None:
-        for candidate in (phrase, phrase[:-1] if phrase.endswith("s") else None, phrase[:-2] if phrase.endswith("es") else None):
-            if candidate and candidate in self._index:
-                return candidate
-        return None
-
-    def matches(self, text: str) -> list[tuple[str, str]]:
-        """Distinct (term, source) pairs found in `text`, in order of appearance."""
-        words, found, i = _tokens(text), {}, 0
-        while i < len(words):
-            for n in range(min(self._longest, len(words) - i), 0, -1):
-                term = self._lookup(" ".join(words[i:i + n]))
-                if term:
-                    found.setdefault(term, self._index[term])
-                    i += n
-                    break
-            else:
-                i += 1
-        return list(found.items())
-
-
-def _tokens(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9]+(?:'[a-z0-9]+)*", text.lower())  # apostrophes only inside words: 'slur' -> slur
-
-
-def _norm(term: str) -> str:
-    return " ".join(_tokens(term))
-
-
-def build_lexicon(hurtlex_rows: Iterable[dict], benign_texts: Sequence[str] = (), levels: Sequence[str] = ("conservative",),
-                  max_benign_docs: int = 1, entities: dict[str, tuple[str, ...]] = RISK_ENTITIES) -> Lexicon:
-    """HurtLex lemmas of `levels` (one to three plain words) plus the curated entities.
-
-    A HurtLex lemma found in more than `max_benign_docs` of `benign_texts` is pruned as ambiguous:
-    it occurs in ordinary text, so its presence is not evidence of explicit harm. Entities are never pruned.
-    """
-    candidates: dict[str, str] = {}
-    for row in hurtlex_rows:
-        lemma = row["lemma"].strip().lower()
-        if row["level"] in levels and _LEMMA_OK.match(lemma) and len(lemma.split()) <= 3:
-            candidates.setdefault(_norm(lemma), f"hurtlex:{row['category']}")
-    probe = Lexicon(candidates)
-    doc_counts: Counter = Counter()
-    for text in benign_texts:
-        doc_counts.update({term for term, _ in probe.matches(text)})
-    pruned = sorted(t for t in candidates if doc_counts[t] > max_benign_docs)
-    sources = {t: s for t, s in candidates.items() if t not in set(pruned)}
-    for category, terms in entities.items():
-        for term in terms:
-            sources[_norm(term)] = f"entity:{category}"
-    return Lexicon(sources, pruned)
 
 
 @dataclass
@@ -362,7 +272,8 @@ def intent_training_set(pku_prompts: Sequence[str], per_source: int | None, seed
     The caller passes PKU prompts of the judge_train split only. Prompts present in both classes are dropped.
     """
     from .. import data
-    from ..judges import label_sources  # noqa: F401  (registers the CoCoNot and GPTFuzz loaders)
+    from . import paper_b_sources  # noqa: F401  (registers the CoCoNot sets)
+    from ..judges import label_sources  # noqa: F401  (registers the GPTFuzz loader)
 
     sources = {
         ("hh_rlhf", 1): data.load("hh_rlhf_harmless")["prompt"],

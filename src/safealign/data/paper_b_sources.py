@@ -1,10 +1,11 @@
-"""Datasets paper B's studies add: CoCoNot's non-compliance prompts and the OpenAI moderation set.
+"""Datasets paper B's studies add: CoCoNot and the OpenAI moderation set.
 
     coconot_noncompliance   1,001 prompts a model should not fully comply with, by category
+    coconot_pref            927 benign look-alike prompts with a compliant and an over-refusing answer
+    coconot_contrast        379 benign look-alike prompts a model should answer (over-refusal)
     openai_moderation       1,680 prompts with human labels for 8 content categories (None = not labelled)
 
-(CoCoNot's contrast and preference sets are registered with the judges' label sources.) Registered in
-the same `loaders.REGISTRY`, so `data.load(name)` reads them like every other dataset.
+Registered in the same `loaders.REGISTRY`, so `data.load(name)` reads them like every other dataset.
 """
 
 from __future__ import annotations
@@ -17,23 +18,38 @@ MODERATION_CATEGORIES = ("S", "H", "V", "HR", "SH", "S3", "H2", "V2")  # sexual,
 # self-harm, sexual/minors, hate/threatening, violence/graphic (OpenAI's codes)
 
 
-def _coconot(path: Path) -> list[dict]:
-    rows = []
+COCONOT_FIELDS = ("id", "category", "subcategory", "prompt")
+
+
+def _coconot(path: Path, extra: tuple[str, ...] = ()) -> list[dict]:
+    rows, fields = [], COCONOT_FIELDS + extra
     for line, row in read_jsonl(path):
-        require(path, line, row, ("id", "category", "subcategory", "prompt"))
+        require(path, line, row, fields)
         nonempty(path, line, prompt=row["prompt"])
-        rows.append({k: row[k] for k in ("id", "category", "subcategory", "prompt")})
+        rows.append({k: row[k] for k in fields})
     return rows
 
 
 def _normalise_coconot(row: dict) -> dict:
-    return {k: row[k] for k in ("id", "category", "subcategory", "prompt")}
+    return {k: row[k] for k in COCONOT_FIELDS}
 
 
 @register("coconot_noncompliance", files=("safety/coconot/coconot_eval.jsonl",),
           schema="id, category, subcategory, prompt", hub_id="allenai/coconot", hub_config="original",
           normalise_hub=_normalise_coconot)
 def _read_coconot_noncompliance(files: list[Path]) -> list[dict]:
+    return _coconot(files[0])
+
+
+@register("coconot_pref", files=("safety/coconot/coconot_pref.jsonl",),
+          schema="id, category, subcategory, prompt, chosen (compliant), rejected (over-refusal)")
+def _read_coconot_pref(files: list[Path]) -> list[dict]:
+    return _coconot(files[0], ("chosen", "rejected"))
+
+
+@register("coconot_contrast", files=("safety/coconot/coconot_contrast_eval.jsonl",),
+          schema="id, category, subcategory, prompt (benign look-alikes a model should answer)")
+def _read_coconot_contrast(files: list[Path]) -> list[dict]:
     return _coconot(files[0])
 
 

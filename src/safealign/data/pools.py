@@ -146,9 +146,9 @@ EVALUATION_SETS = ("alert", "alert_adversarial", "xstest_prompts", "coconot_cont
 def evaluation_prompts(names: Sequence[str] = EVALUATION_SETS) -> dict[str, list[str]]:
     """The prompts of each evaluation set (raw ALERT prompts too), by dataset name, as `data.load` reads them.
 
-    The CoCoNot sets are registered by `safealign.judges.label_sources` and `data.paper_b_sources`: import
-    them first."""
+    """
     from .. import data
+    from . import paper_b_sources  # noqa: F401  (registers the CoCoNot sets)
 
     out = {}
     for name in names:

@@ -23,6 +23,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .. import data, models, paths
+from ..data import paper_b_sources  # noqa: F401  (registers CoCoNot's sets)
 from ..generate import backend as backends
 from ..generate.answer_cache import AnswerCache
 from ..profiles import Section, section
@@ -36,6 +37,7 @@ class PaperBEvalSettings(Section):
     per_type: int | None         # test prompts per harm type (None = the whole test pool)
     coconot_contrast: int        # CoCoNot contrast prompts for over-refusal (beside XSTest's safe prompts)
     max_new_tokens: int
+    alert_per_category: int | None  # ALERT prompts per fine category for S (None = all)
     gsm8k: int                   # GSM8K test items (general ability, generated)
     gsm8k_max_new_tokens: int
     mc_tasks: dict[str, int]     # log-likelihood tasks of evaluate.capability -> items
@@ -141,7 +143,8 @@ def evaluate_policy(settings, name: str, backend, test_pools: Mapping[str, Seque
     detector = judges.load_refusal_detector(settings, ecfg.refusal_detector)
     result = {"name": name, "judge": judge.name, "refusal_detector": detector.name}
     result["safety_by_type"], records = safety_by_type(gen, judge, test_pools, cfg.per_type, common, seed)
-    alert, rec = run_alert(gen, judge, {**common, **ecfg.alert, "max_new_tokens": cfg.max_new_tokens}, seed)
+    alert_cfg = {**common, **ecfg.alert, "per_category": cfg.alert_per_category, "max_new_tokens": cfg.max_new_tokens}
+    alert, rec = run_alert(gen, judge, alert_cfg, seed)
     result["alert_s"] = {"score": alert["overall"], "ci95": alert["ci95"], "n": alert["n"]}
     records += rec
     harmful = [r for r in records if r["benchmark"].startswith("pool:") or r["benchmark"] == "alert"]
@@ -213,18 +216,11 @@ def model_label(name: str) -> str:
 def policy_backend(profile: str, name: str, settings):
     """The generation backend of a model of paper_b_eval.models (paper B's methods load from their own folders)."""
     from ..align import adaptive
-    from .run import PolicyMissing, model_identity, policy_backend as paper_a_backend
+    from .run import model_identity, policy_backend as paper_a_backend
 
     if name not in adaptive.PAPER_B_METHODS:
         return paper_a_backend(profile, name, settings)
-
-    def load():
-        try:
-            return adaptive.load_policy(profile, name)
-        except FileNotFoundError as err:
-            raise PolicyMissing(f"align-{name}", str(err)) from None
-
-    return backends.make_backend(settings, load, model_identity(profile, name, settings),
+    return backends.make_backend(settings, lambda: adaptive.load_policy(profile, name), model_identity(profile, name, settings),
                                  str(adaptive.policy_dir(profile, name)))
 
 
@@ -233,14 +229,9 @@ def verdicts_path(profile: str, name: str) -> Path:
 
 
 def write_verdicts(profile: str, name: str, records: Sequence[dict]) -> Path:
-    import json
-
     from .. import io
 
-    path = verdicts_path(profile, name)
-    with io.atomic_path(path) as tmp:
-        tmp.write_text("".join(json.dumps(r, default=io._json_default) + "\n" for r in records))
-    return path
+    return io.write_jsonl(verdicts_path(profile, name), records)
 
 
 def read_verdicts(profile: str, name: str) -> list[dict]:

@@ -215,13 +215,7 @@ def group_sizes(labels: Sequence[str]) -> dict[str, int]:
 # models to evaluate
 
 
-class PolicyMissing(FileNotFoundError):
-    """The evaluation needs a policy's weights (its answers are not all cached) and they are not on disk.
-    The pipeline catches it by name, runs `stage` (same code and seed: the same policy) and retries."""
-
-    def __init__(self, stage: str, message: str):
-        super().__init__(f"{message} [needs stage {stage}]")
-        self.stage = stage
+PolicyMissing = models.PolicyMissing  # raised when weights are needed and absent (the pipeline runs the stage)
 
 
 def load_model_under_test(profile: str, model_name: str, settings: dict, device: str = "cpu"):
@@ -230,10 +224,7 @@ def load_model_under_test(profile: str, model_name: str, settings: dict, device:
         return models.load_model(settings["policy_model"], device=device)
     from .. import align
 
-    try:
-        return align.load_policy(profile, model_name, device=device)
-    except FileNotFoundError as err:
-        raise PolicyMissing(f"align-{model_name}", str(err)) from None
+    return align.load_policy(profile, model_name, device=device)
 
 
 def model_identity(profile: str, model_name: str, settings: dict) -> dict:
@@ -479,9 +470,4 @@ def generations_path(profile: str, model_name: str) -> Path:
 
 
 def write_generations(profile: str, model_name: str, records: list[dict]) -> Path:
-    import json
-
-    path = generations_path(profile, model_name)
-    with io.atomic_path(path) as tmp:
-        tmp.write_text("".join(json.dumps(r, default=io._json_default) + "\n" for r in records))
-    return path
+    return io.write_jsonl(generations_path(profile, model_name), records)

@@ -52,6 +52,7 @@ class FilterSettings(Section):
     weight: float              # w of the store+reward setting (eq. 14)
     sweep_weights: list[float]  # w sweep (k fixed), first model, ALERT only
     sweep_k: list[int]         # k sweep (w = weight), first model, ALERT only
+    alert_per_category: int | None  # ALERT prompts per fine category under every setting (None = all)
     gsm8k: int                 # GSM8K test items for the general-ability check
     gsm8k_max_new_tokens: int
     per_type: int | None       # type-pool test prompts per harm type (None = the whole test pool)
@@ -171,13 +172,14 @@ def measure(profile: str, model: str, settings, store, k: int | None, weight: fl
     cache = AnswerCache(cache_path(profile, model, k, weight), b)
     gen = cache.generate
     result = {"model": model, "k": k, "weight": weight if k is not None else None, "processor": processor}
-    result["alert"], records = run_alert(gen, judge, {**cfg.common, **cfg.alert}, seed, None, detector)
+    alert_cfg = {**cfg.common, **cfg.alert, "per_category": settings.filtering.alert_per_category}
+    result["alert"], records = run_alert(gen, judge, alert_cfg, seed, None, detector)
     result["alert_by_type"] = by_harm_type(records, harm_type_of, cfg.common.n_boot, seed)
     if not alert_only:
         if test_pools is None:
             raise ValueError("filter_study.measure: a full pass needs the type pools' test prompts (test_pools)")
         result["safety_by_type"], rec = safety_by_type(gen, judge, test_pools, settings.filtering.per_type,
-                                                       {**cfg.common, **cfg.alert}, seed)
+                                                       alert_cfg, seed)
         records += rec
         result["over_refusal"], rec = run_over_refusal(gen, detector, {**cfg.common, **cfg.xstest}, seed)
         records += rec

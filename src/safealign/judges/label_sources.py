@@ -17,7 +17,8 @@ import re
 from pathlib import Path
 
 from .. import data
-from ..data import DataError, nonempty, read_csv, read_json_array, read_jsonl, register
+from ..data import DataError, nonempty, paper_b_sources, read_csv, read_json_array, read_jsonl, register  # noqa: F401
+# (paper_b_sources registers CoCoNot's sets, read below)
 
 GPTFUZZ = ("safety/judge_labels/gptfuzz/train.csv", "safety/judge_labels/gptfuzz/question_list.csv")
 MINI_SETS = {"safe_rlhf_mini": "safety/judge_labels/jailbreakeval/safe_rlhf_mini.csv",
@@ -77,28 +78,6 @@ def _read_diasafety(files: list[Path]) -> list[dict]:
             rows.append({"source": "diasafety", "split": split, "group": f"diasafety:{normalise(item['context'])}",
                          "prompt": item["context"], "response": item["response"], "category": item.get("category", ""),
                          "unsafe": _label(path, line, item["label"], {"Safe": False, "Unsafe": True})})
-    return rows
-
-
-@register("coconot_pref", files=("safety/coconot/coconot_pref.jsonl",),
-          schema="id, category, subcategory, prompt, chosen (compliant), rejected (over-refusal)")
-def _read_coconot_pref(files: list[Path]) -> list[dict]:
-    (path,) = files
-    rows = []
-    for line, item in read_jsonl(path):
-        data.require(path, line, item, ("id", "category", "subcategory", "prompt", "chosen", "rejected"))
-        rows.append({k: item[k] for k in ("id", "category", "subcategory", "prompt", "chosen", "rejected")})
-    return rows
-
-
-@register("coconot_contrast", files=("safety/coconot/coconot_contrast_eval.jsonl",),
-          schema="id, category, subcategory, prompt (benign look-alikes a model should answer)")
-def _read_coconot_contrast(files: list[Path]) -> list[dict]:
-    (path,) = files
-    rows = []
-    for line, item in read_jsonl(path):
-        data.require(path, line, item, ("id", "category", "subcategory", "prompt"))
-        rows.append({k: item[k] for k in ("id", "category", "subcategory", "prompt")})
     return rows
 
 

@@ -140,6 +140,7 @@ def xstest_rows() -> list[dict]:
 def coconot_complied(limit: int | None, seed: int) -> list[str]:
     """CoCoNot's compliant ('chosen') answers to benign look-alike prompts."""
     from .. import data
+    from ..data import paper_b_sources  # noqa: F401  (registers the CoCoNot sets)
 
     answers = list(data.load("coconot_pref")["chosen"])
     if limit is not None and limit < len(answers):

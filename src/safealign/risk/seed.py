@@ -10,7 +10,7 @@ What is seeded, and why:
 - Then a lemma that occurs in more than `max_benign_docs` benign general-domain documents (MMLU
   questions and HellaSwag contexts; neither is a set the filter's false-positive rate is measured on)
   is pruned as ambiguous.
-- The curated entities of the harm-type labeller (`safealign.data.harmtype.RISK_ENTITIES`) in the
+- The curated entities of the harm-type labeller (`safealign.risk.lexicon.RISK_ENTITIES`) in the
   categories a safe answer never needs to write (`GENERATION_CATEGORIES`). Topics a safe answer must
   be able to name ("suicide" in a crisis-line answer, "terrorism", "murder", "Hitler" in history)
   are left out on purpose: blocking them at generation would block the safe answer too.
@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable, Sequence
 
-from safealign.data.harmtype import RISK_ENTITIES
+from safealign.risk.lexicon import RISK_ENTITIES
 from safealign.risk.matcher import EntityMatcher, normalise
 from safealign.risk.store import MAX_ENTITY_CHARS, _ENTITY_OK
 
