@@ -54,6 +54,19 @@ def test_a_stored_entity_is_never_completed_in_any_tokenisation(tok, spelling):
     assert filtered.startswith(" you can buy")
 
 
+def test_a_long_entity_spelt_one_character_per_token_is_still_caught(tok):
+    # 60 characters, one token each: longer than the filter's first 40-token look-back
+    entity = "the quick recipe for making an untraceable nerve agent at home"
+    matcher = EntityMatcher({entity: "weapons"})
+    spelt = [i for ch in entity for i in tok.encode(ch, add_special_tokens=False)]
+    assert len(spelt) > 40
+    script = ids(tok, " here is") + ids(tok, " ") + spelt
+    assert matcher.contains(tok.decode(scripted_greedy(tok, None, "Q", [script])[0]))
+    f = RiskFilter(tok, matcher, k=5)
+    filtered = tok.decode(scripted_greedy(tok, f, "Q", [script])[0])
+    assert not matcher.contains(filtered) and f.trace.blocked >= 1
+
+
 def test_words_that_merely_contain_an_entity_are_not_blocked(tok):
     matcher = EntityMatcher({"ass": "insult", "meth": "drugs"})
     script = ids(tok, " a class of assistants uses methods")

@@ -29,7 +29,7 @@ import torch
 
 from safealign.risk.matcher import EntityMatcher, normalise
 
-ENTITY_WINDOW_TOKENS = 40    # an entity is at most 80 characters
+ENTITY_WINDOW_TOKENS = 40    # the first look-back; widened until it holds the longest entity (see _tail)
 REWARD_WINDOW_TOKENS = 200   # eq. 14's context for r_safety
 
 
@@ -80,14 +80,29 @@ class RiskFilter:
     def _completes_entity(self, generated: list[int], candidates: list[int]) -> list[bool]:
         if not len(self.matcher):
             return [False] * len(candidates)
-        tail = generated[-ENTITY_WINDOW_TOKENS:]
-        before = len(normalise(self.tokenizer.decode(tail, skip_special_tokens=True)))
+        tail, before = self._tail(generated)
         texts = self.tokenizer.batch_decode([tail + [c] for c in candidates], skip_special_tokens=True)
         out = []
         for text in texts:
             norm = normalise(text)
             out.append(len(norm) > before and any(m.end > before for m in self.matcher.find(norm, normalised=True)))
         return out
+
+    def _tail(self, generated: list[int]) -> tuple[list[int], int]:
+        """The generated tokens an entity ending in the next token can start in, and their normalised length.
+
+        Forty tokens usually hold far more than the longest entity, but a tail spelt one character (or one
+        byte) per token may not: the window doubles until its text is longer than the longest stored entity
+        (plus one character, for the whole-word test at its start) or holds everything generated.
+        """
+        need = self.matcher.longest + 1
+        window = ENTITY_WINDOW_TOKENS
+        while True:
+            tail = generated[-window:]
+            length = len(normalise(self.tokenizer.decode(tail, skip_special_tokens=True)))
+            if length > need or window >= len(generated):
+                return tail, length
+            window *= 2
 
     def _allowed(self, generated: list[int], logp_row: torch.Tensor, k: int):
         values, indices = logp_row.topk(min(k, logp_row.shape[-1]))
