@@ -53,11 +53,30 @@ def test_a_named_store_must_exist_and_an_empty_one_is_seeded(tmp_path):
     assert filter_study.open_store(smoke_with(tmp_path, store=str(tmp_path / "new.sqlite"))).version() == 1
 
 
-def test_the_sweep_covers_each_w_at_k_and_each_k_at_w_once():
+def test_the_sweep_covers_each_w_at_k_and_each_k_at_its_own_w_once():
     settings = profiles.override(profiles.load("smoke"), {"filtering.k": 5, "filtering.weight": 0.5,
-                                                          "filtering.sweep_weights": [0.5, 2.0], "filtering.sweep_k": [2, 5]})
-    assert filter_study.sweep_points(settings) == [(5, 0.5), (5, 2.0), (2, 0.5)]
+                                                          "filtering.sweep_weights": [0.5, 2.0], "filtering.sweep_k": [2, 5],
+                                                          "filtering.sweep_k_weight": 2.0})
+    assert filter_study.sweep_points(settings) == [(5, 0.5), (5, 2.0), (2, 2.0)]
     assert filter_study.settings_of(settings) == {"off": (None, 0.0), "store": (5, 0.0), "store+reward": (5, 0.5)}
+
+
+def test_latency_rounds_alternate_the_order_of_the_settings():
+    calls = []
+    seconds = filter_study.interleaved_timings({name: (lambda name=name: calls.append(name)) for name in "abc"}, 3)
+    assert calls == list("abccbaabc") and {name: len(v) for name, v in seconds.items()} == {"a": 3, "b": 3, "c": 3}
+    with pytest.raises(ValueError, match="repeats"):
+        filter_study.interleaved_timings({"a": lambda: None}, 0)
+
+
+def test_the_store_is_recorded_by_its_path_in_the_repository(tmp_path, store):
+    from safealign import paths
+
+    inside = smoke_with(tmp_path, store="runs/smoke/risk/custom.sqlite")
+    assert filter_study.store_record(inside, store, {})["path"] == "runs/smoke/risk/custom.sqlite"
+    outside = smoke_with(tmp_path, store=str(tmp_path / "elsewhere.sqlite"))
+    assert filter_study.store_record(outside, store, {})["path"] == str(tmp_path / "elsewhere.sqlite")
+    assert not paths.REPO_ROOT.joinpath("runs/smoke/risk/custom.sqlite").exists()  # recording opens nothing
 
 
 def test_safety_by_harm_type_groups_prompts_by_their_label():

@@ -24,7 +24,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from .. import data, models, paths
+from .. import data, models, paths, runtime
 from ..profiles import Section, section
 from . import backend as backends
 from .answer_cache import AnswerCache
@@ -40,6 +40,7 @@ PAPER_B = {"natural_safety": {"off": 0.902, "filtered": 0.967}, "precision": {"o
 class LatencySettings(Section):
     prompts: int               # ALERT prompts of the evaluation, answered under each setting
     new_tokens: int            # every answer forced to this many tokens
+    repeats: int               # timed rounds; the settings' order alternates from round to round, medians reported
 
 
 @section
@@ -51,7 +52,8 @@ class FilterSettings(Section):
     max_k: int                 # k is widened x4 up to this when every candidate is forbidden
     weight: float              # w of the store+reward setting (eq. 14)
     sweep_weights: list[float]  # w sweep (k fixed), first model, ALERT only
-    sweep_k: list[int]         # k sweep (w = weight), first model, ALERT only
+    sweep_k: list[int]         # k sweep (w = sweep_k_weight), first model, ALERT only
+    sweep_k_weight: float      # w of the k sweep: at a small w the top-k rescoring rarely changes the argmax
     alert_per_category: int | None  # ALERT prompts per fine category under every setting (None = all)
     gsm8k: int                 # GSM8K test items for the general-ability check
     gsm8k_max_new_tokens: int
@@ -65,6 +67,13 @@ def store_path(settings) -> Path:
         return paths.run_dir(settings.name, "risk") / "store.sqlite"
     path = Path(name)
     return path if path.is_absolute() else paths.REPO_ROOT / path
+
+
+def store_record(settings, store, stats: dict) -> dict:
+    """The store's state for a result file; its path relative to the repository when it lies inside it."""
+    path = store_path(settings)
+    shown = path.relative_to(paths.REPO_ROOT) if path.is_relative_to(paths.REPO_ROOT) else path
+    return {"version": store.version(), "digest": store.digest(), "stats": stats, "path": str(shown)}
 
 
 def open_store(settings):
@@ -119,7 +128,7 @@ def register(settings, store, k: int, weight: float) -> str:
 def backend(profile: str, model: str, settings, processor: str | None):
     from ..evaluate.run import load_model_under_test, model_identity
 
-    return backends.HFBackend(lambda: load_model_under_test(profile, model, settings, "cpu"),
+    return backends.HFBackend(lambda: load_model_under_test(profile, model, settings, runtime.device(settings)),
                               model_identity(profile, model, settings), logits_processor=processor, settings=settings)
 
 
@@ -192,18 +201,36 @@ def measure(profile: str, model: str, settings, store, k: int | None, weight: fl
     return result, records
 
 
+def interleaved_timings(runs: dict, repeats: int) -> dict[str, list[float]]:
+    """Wall seconds of each named run (a callable), `repeats` rounds, the order reversed every other round
+    so that no setting always runs first (warm caches) or last (a slowing machine)."""
+    import time
+
+    if repeats < 1:
+        raise ValueError(f"interleaved_timings: repeats must be >= 1, got {repeats}")
+    names = list(runs)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(repeats):
+        for name in (names if round_ % 2 == 0 else names[::-1]):
+            start = time.perf_counter()
+            runs[name]()
+            seconds[name].append(time.perf_counter() - start)
+    return seconds
+
+
 def fixed_length_latency(profile: str, model_name: str, settings, store, prompts: list[str]) -> dict:
     """Seconds per new token of each setting (`settings_of`) with every answer forced to `filtering.latency.
-    new_tokens` tokens (end-of-sequence suppressed), so off and the filters do the same work; ratios to `off`.
-    One warm-up batch first; the machine's other jobs count (scripts/bench_filter.py measures on a quiet one)."""
-    import time
+    new_tokens` tokens (end-of-sequence suppressed), so off and the filters do the same work; ratios of the
+    medians to `off`. One warm-up batch first, then `filtering.latency.repeats` interleaved rounds
+    (`interleaved_timings`); the machine's other jobs count (scripts/bench_filter.py measures on a quiet one)."""
+    import statistics
 
     from transformers import LogitsProcessorList, SuppressTokensLogitsProcessor
 
     from ..evaluate.run import load_model_under_test
     from . import hf
 
-    model, tokenizer = load_model_under_test(profile, model_name, settings, "cpu")
+    model, tokenizer = load_model_under_test(profile, model_name, settings, runtime.device(settings))
     new_tokens, batch_size = settings.filtering.latency.new_tokens, settings.eval.common.batch_size
 
     eos = model.generation_config.eos_token_id
@@ -212,17 +239,19 @@ def fixed_length_latency(profile: str, model_name: str, settings, store, prompts
         model, tokenizer, texts, max_new_tokens=new_tokens, batch_size=batch_size, desc="latency",
         logits_processor=LogitsProcessorList([SuppressTokensLogitsProcessor(eos), *extra]))
     run([], prompts[:batch_size])
-    out = {}
-    for name, (k, weight) in settings_of(settings).items():
-        extra = [] if k is None else [make_filter(settings, store, tokenizer, k, weight)]
-        start = time.perf_counter()
-        run(extra, prompts)
-        seconds = time.perf_counter() - start
-        out[name] = {"seconds": round(seconds, 2), "new_tokens": len(prompts) * new_tokens,
-                     "seconds_per_token": seconds / (len(prompts) * new_tokens)}
+    # a fresh filter each round: its trace and batch tracking start clean
+    runs = {name: (lambda k=k, weight=weight: run([] if k is None else [make_filter(settings, store, tokenizer, k, weight)],
+                                                   prompts))
+            for name, (k, weight) in settings_of(settings).items()}
+    timings = interleaved_timings(runs, settings.filtering.latency.repeats)
+    tokens = len(prompts) * new_tokens
+    out = {name: {"seconds": round(statistics.median(seconds), 2), "seconds_each_round": [round(x, 2) for x in seconds],
+                  "new_tokens": tokens, "seconds_per_token": statistics.median(seconds) / tokens}
+           for name, seconds in timings.items()}
     for entry in out.values():
         entry["ratio_to_off"] = entry["seconds_per_token"] / out["off"]["seconds_per_token"]
-    return {"prompts": len(prompts), "new_tokens_each": new_tokens, "batch_size": batch_size, "settings": out}
+    return {"prompts": len(prompts), "new_tokens_each": new_tokens, "batch_size": batch_size,
+            "repeats": settings.filtering.latency.repeats, "settings": out}
 
 
 def settings_of(settings) -> dict[str, tuple[int | None, float]]:
@@ -232,9 +261,10 @@ def settings_of(settings) -> dict[str, tuple[int | None, float]]:
 
 
 def sweep_points(settings) -> list[tuple[int, float]]:
-    """(k, w) of the sweeps: every w at k = filtering.k, every k at w = filtering.weight."""
+    """(k, w) of the sweeps: every w at k = filtering.k, and k = filtering.k plus every k of sweep_k at
+    w = filtering.sweep_k_weight."""
     f = settings.filtering
-    points = [(f.k, w) for w in f.sweep_weights] + [(k, f.weight) for k in f.sweep_k]
+    points = [(f.k, w) for w in f.sweep_weights] + [(k, f.sweep_k_weight) for k in sorted({f.k, *f.sweep_k})]
     return list(dict.fromkeys(points))
 
 
@@ -262,7 +292,7 @@ def worked_example(settings, store, prompt: str, model_name: str = "base", profi
     from ..evaluate.run import load_model_under_test
     from . import hf
 
-    model, tokenizer = load_model_under_test(profile or settings.name, model_name, settings, "cpu")
+    model, tokenizer = load_model_under_test(profile or settings.name, model_name, settings, runtime.device(settings))
     f = make_filter(settings, store, tokenizer, settings.filtering.k, 0.0, keep_events=True)
     plain = hf.generate(model, tokenizer, [prompt], max_new_tokens=max_new_tokens)[0]
     filtered = hf.generate(model, tokenizer, [prompt], max_new_tokens=max_new_tokens,

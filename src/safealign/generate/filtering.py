@@ -95,7 +95,7 @@ class RiskFilter:
         byte) per token may not: the window doubles until its text is longer than the longest stored entity
         (plus one character, for the whole-word test at its start) or holds everything generated.
         """
-        need = self.matcher.longest + 1
+        need = max(map(len, self.matcher.entities), default=0) + 1
         window = ENTITY_WINDOW_TOKENS
         while True:
             tail = generated[-window:]
