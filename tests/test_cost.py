@@ -46,3 +46,34 @@ def test_the_cost_page_reads_the_committed_cpu_runs():
     page = book_pages.cost_page("cpu")
     assert "Utilisation fitted on dpo" in page and "Qwen2-7B" in page and "Falcon-11B" in page
     assert "| dpo | " in page and "| orpo | " in page
+
+
+def test_generation_batches_pad_prompts_and_decode_until_the_longest_answer_ends():
+    batches = cost.generation_batches([5, 7, 9], [2, 10, 4], batch_size=2, max_new_tokens=8)
+    assert batches == ((2, 7, 8), (1, 9, 5))            # capped at max_new_tokens; answer + end token
+    sampled = cost.generation_batches([5], [1, 3, 2], batch_size=8, max_new_tokens=16, sequences_per_prompt=3)
+    assert sampled == ((3, 5, 4),)
+    with pytest.raises(ValueError, match="one answer length"):
+        cost.generation_batches([5, 6], [1], batch_size=2, max_new_tokens=4)
+
+
+def test_a_generation_utilisation_fitted_on_one_call_predicts_it_and_scales_with_work():
+    shape = cost.SEED_SHAPES["Qwen2-7B"]
+    one = cost.GenerationCall("a", ((4, 10, 20),), seconds=10.0)
+    twice = cost.GenerationCall("b", ((4, 10, 20), (4, 10, 20)), seconds=30.0)
+    u = cost.calibrate_generation([one, twice], shape, fit_on=0)
+    rows = {r["call"]: r for r in cost.check_generation([one, twice], shape, u)}
+    assert rows["a"]["predicted / measured"] == 1.0 and rows["b"]["predicted_s"] == pytest.approx(20.0)
+    assert rows["b"]["sequences"] == 8 and rows["b"]["decoding steps"] == 40
+
+
+def test_memory_rules():
+    shape = cost.SEED_SHAPES["Qwen2-7B"]
+    kv = cost.kv_cache_gb(shape, sequences=1, context_tokens=1)
+    assert kv * 2**30 == 2 * 28 * 4 * 128 * 2                 # K and V, layers, kv heads, head width, bf16
+    full = cost.activation_memory_gb(shape, 1, 512, checkpointing=False)
+    kept = cost.activation_memory_gb(shape, 1, 512, checkpointing=True)
+    logits = 4 * 512 * shape.vocab / 2**30
+    assert full - logits == pytest.approx(28 * 512 * 3584 * 34 / 2**30)
+    assert kept - logits == pytest.approx((28 * 2 * 512 * 3584 + 512 * 3584 * 34) / 2**30)  # inputs + one layer
+    assert cost.activation_memory_gb(shape, 1, 512, False, flash=False) > full  # the score matrices

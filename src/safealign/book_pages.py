@@ -99,6 +99,7 @@ def cost_page(profile: str, gpu_profile: str = "gpu") -> str:
     ratios = sorted(r["predicted / measured"] for r in rows)
     lines += [f"Predicted / measured ranges from {ratios[0]} to {ratios[-1]} (median {ratios[len(ratios) // 2]}): "
               "the runs shared the cores with other jobs, so the measured times carry that noise.", ""]
+    lines += _generation_check(profile, shape)
     gpu = profiles.load(gpu_profile)
     pairs = round(PAPER_A_N * gpu.splits.policy_train)  # paper A's N after the prompt split
     tokens = pairs * 2 * gpu.align.max_length * gpu.align.hyper.num_train_epochs
@@ -106,13 +107,18 @@ def cost_page(profile: str, gpu_profile: str = "gpu") -> str:
     lora = gpu.align.lora is not None
     measured = _read(results.parent / gpu_profile / GPU_CHECK) or _read(results / GPU_CHECK)
     rows = []
+    micro_batch = gpu.align.hyper.per_device_train_batch_size
+    checkpointing = bool(gpu.align.hyper.get("gradient_checkpointing", False))
     for name, s in cost.SEED_SHAPES.items():
         if name.startswith("Llama-Guard"):
             continue
         flops = cost.align_flops(s, tokens, lora, "precomputed" if gpu.align.hyper.precompute_ref_log_probs else "per step")
         hours = flops / (gpus * cost.H200_BF16_PEAK_FLOPS * cost.ASSUMED_GPU_TRAIN_UTILISATION) / 3600
+        # a DPO micro-batch holds chosen and rejected answers: 2 x the pairs per device
+        acts = cost.activation_memory_gb(s, 2 * micro_batch, gpu.align.max_length, checkpointing)
         rows.append([name, f"{s.params() / 1e9:.2f}B", f"{flops:.2e}", f"{cost.training_memory_gb(s, lora, gpus):.1f}",
-                     f"{hours:.2f}", (measured or {}).get("seed_layers", {}).get(name, {}).get("model_fwd_bwd_s_estimate")])
+                     f"{acts:.1f}", f"{hours:.2f}",
+                     (measured or {}).get("seed_layers", {}).get(name, {}).get("model_fwd_bwd_s_estimate")])
     lines += ["## Alignment on the gpu profile", "",
               f"{pairs:,} pairs (paper A's N = {PAPER_A_N:,} × policy_train {gpu.splits.policy_train}), at most "
               f"{gpu.align.max_length} tokens per answer (an upper bound: every answer at max_length), "
@@ -120,9 +126,11 @@ def cost_page(profile: str, gpu_profile: str = "gpu") -> str:
               f"`{gpu.launch.accelerate_config}`; time at an assumed {cost.ASSUMED_GPU_TRAIN_UTILISATION:.0%} of the H200's "
               f"{cost.H200_BF16_PEAK_FLOPS / 1e12:.0f} TFLOP/s bf16 peak. The last column is `scripts/gpu_check.py`'s "
               "measured forward+backward seconds of the whole model for 8k tokens (one layer timed × depth), when a GPU "
-              "run exists.", ""]
+              f"run exists. Activations are per GPU for one micro-batch of {micro_batch} pairs (chosen and rejected, "
+              f"{gpu.align.max_length} tokens each), gradient checkpointing {'on' if checkpointing else 'off'}, fused "
+              "attention, fp32 logits included; ZeRO-3 does not shard them.", ""]
     lines += _table(["model", "parameters", "training FLOPs", "weights+grads+optimiser GB per GPU (ZeRO-3)",
-                     "hours (assumed utilisation)", "measured fwd+bwd s / 8k tokens"], rows) + [""]
+                     "activations GB per GPU", "hours (assumed utilisation)", "measured fwd+bwd s / 8k tokens"], rows) + [""]
     evals = [r for p in sorted((results / "eval").glob("*.json")) if (r := _read(p))]
     if evals:
         e = evals[0]
@@ -131,23 +139,83 @@ def cost_page(profile: str, gpu_profile: str = "gpu") -> str:
                    "XSTest safe": e["over_refusal"].get("population")}
         guard = cost.SEED_SHAPES["Llama-Guard-3-8B"]
         rows = []
-        for name, n in prompts.items():
-            if not n:
-                continue
-            policy = cost.generation_flops(cost.SEED_SHAPES["Qwen2-7B"], n, 64, new)
-            judge = cost.generation_flops(guard, n, 64 + new, 0)
-            rows.append([name, n, new, f"{policy:.2e}", f"{judge:.2e}",
-                         f"{n * new * cost.decode_seconds_per_step(cost.SEED_SHAPES['Qwen2-7B']) / 256 / 60:.1f}"])
+        for policy_name in ("Qwen2-7B", "Falcon-11B"):
+            policy_shape = cost.SEED_SHAPES[policy_name]
+            for name, n in prompts.items():
+                if not n:
+                    continue
+                policy = cost.generation_flops(policy_shape, n, 64, new)
+                judge = cost.generation_flops(guard, n, 64 + new, 0)
+                rows.append([policy_name, name, n, new, f"{policy:.2e}", f"{judge:.2e}",
+                             f"{cost.kv_cache_gb(policy_shape, 256, 64 + new):.1f}",
+                             f"{n * new * cost.decode_seconds_per_step(policy_shape) / 256 / 60:.1f}"])
         lines += ["## Evaluation on the gpu profile (one model)", "",
-                  f"Every shipped prompt, {new} new tokens each (prompts assumed 64 tokens), Qwen2-7B answering and "
-                  "Llama Guard 3 8B judging. Decoding is memory-bound: a step reads every bf16 weight once "
-                  f"({cost.H200_HBM_BYTES_PER_S / 1e12:.1f} TB/s), so minutes are given for batches of 256 sequences.", ""]
-        lines += _table(["benchmark", "prompts", "new tokens", "policy FLOPs", "judge FLOPs", "decode minutes (batch 256)"],
-                        rows) + [""]
+                  f"Every shipped prompt, {new} new tokens each (prompts assumed 64 tokens), Qwen2-7B or Falcon-11B "
+                  "answering and Llama Guard 3 8B judging. Decoding is memory-bound: a step reads every bf16 weight once "
+                  f"({cost.H200_HBM_BYTES_PER_S / 1e12:.1f} TB/s), so minutes are given for batches of 256 sequences, "
+                  "whose bf16 KV cache at the full context is the column before.", ""]
+        lines += _table(["policy", "benchmark", "prompts", "new tokens", "policy FLOPs", "judge FLOPs",
+                         "KV cache GB (batch 256)", "decode minutes (batch 256)"], rows) + [""]
     if measured is None:
         lines += ["No GPU run of `scripts/gpu_check.py` is recorded yet (no GPU was available to the sessions that "
                   "built this book): the GPU times above rest on the stated utilisation, not on a measurement.", ""]
     return "\n".join(lines) + "\n"
+
+
+def recorded_generation_calls(profile: str, tokenizer, models: list[str] | None = None) -> list:
+    """Every greedy or sampled `generate` call kept in the answer cache (book/answers/<profile>/<model>.json) with
+    its recorded seconds, as `cost.GenerationCall`s: the batches rebuilt as `generate.hf.generate` formed them."""
+    from . import cost
+    from .generate.hf import chat_inputs
+
+    calls = []
+    folder = paths.answers_dir(profile)
+    names = models if models is not None else sorted(p.stem for p in folder.glob("*.json"))
+    for model in names:
+        entries = _read(folder / f"{model}.json") or {}
+        for entry in entries.values():
+            if entry.get("call") != "generate" or not entry.get("seconds"):
+                continue
+            args = entry["inputs"]
+            texts = chat_inputs(tokenizer, args["prompts"], args.get("system"))
+            order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+            n = args.get("num_return_sequences", 1)
+            answers = [a if isinstance(a, list) else [a] for a in entry["value"]]
+            prompt_tokens = [min(512, len(tokenizer(texts[i], add_special_tokens=False)["input_ids"])) for i in order]
+            answer_tokens = [len(tokenizer(a, add_special_tokens=False)["input_ids"]) for i in order for a in answers[i]]
+            batches = cost.generation_batches(prompt_tokens, answer_tokens, args.get("batch_size", 16),
+                                              args.get("max_new_tokens", 64), n)
+            mode = f"sampled ×{n}" if args.get("do_sample") else "greedy"
+            calls.append(cost.GenerationCall(f"{model}: {len(texts)} prompts, {mode}, ≤{args.get('max_new_tokens')} "
+                                             f"new tokens, batch {args.get('batch_size')}", batches, entry["seconds"]))
+    return calls
+
+
+def _generation_check(profile: str, shape) -> list[str]:
+    """The generation FLOP rule fitted on one recorded call and checked on every other (markdown lines)."""
+    from . import cost, models, profiles
+
+    tokenizer = models.load_tokenizer(profiles.load(profile).policy_model)
+    calls = recorded_generation_calls(profile, tokenizer)
+    if not calls:
+        return []
+    fit_on = max(range(len(calls)), key=lambda i: calls[i].sequences if calls[i].label.startswith("base:") else -1)
+    utilisation = cost.calibrate_generation(calls, shape, fit_on)
+    rows = cost.check_generation(calls, shape, utilisation)
+    ratios = sorted(r["predicted / measured"] for r in rows)
+    lines = ["## Generation, checked on this machine", "",
+             f"The generation rule (2N per prompt token, 2N plus attention per generated token, every sequence of a "
+             f"padded batch computed until its longest answer ends) fitted on one recorded call, `{calls[fit_on].label}`: "
+             f"utilisation **{utilisation:.3f}** of the fp32 peak, then used to predict every other generation call kept "
+             f"in `book/answers/{profile}/` from its recorded seconds ({len(rows)} calls).", ""]
+    lines += _table(["call", "sequences", "batches", "decoding steps", "measured s", "predicted s", "predicted / measured"],
+                    [list(r.values()) for r in rows]) + [""]
+    lines += [f"Predicted / measured ranges from {ratios[0]} to {ratios[-1]} (median {ratios[len(ratios) // 2]}). "
+              "A ratio below 1 is a call slower than the rule says: small and short calls run further from the peak than "
+              "the large call the rule was fitted on, and calls that shared the cores with other jobs took longer. A ratio "
+              "above 1 is a faster call: prefill (a long system prompt) runs nearer the peak than decoding. The spread is "
+              "what the rule's time estimates carry.", ""]
+    return lines
 
 
 def _methods() -> list[str]:

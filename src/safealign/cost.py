@@ -10,9 +10,12 @@ costs 6N (forward 2N, backward 4N), 4N with LoRA (the frozen weights need no wei
 reference-model token 2N, a prefill or judged token 2N, a generated token 2N plus attention over the
 context. Memory: bf16 weights 2 bytes/parameter; a full fine-tune with AdamW in mixed precision holds
 16 bytes/parameter (bf16 weights and gradients, fp32 master weights and two moments), split over the
-GPUs by ZeRO-3. Time = FLOPs / (peak × utilisation). The utilisation is not guessed for the CPU: it is
-fitted on this repository's measured alignment runs (`calibrate`) and the fit is checked against the
-other runs (`check`); GPU utilisation is a stated assumption until `scripts/gpu_check.py` has run on one.
+GPUs by ZeRO-3; activations per micro-batch after Korthikanti et al. 2022 (`activation_memory_gb`); the
+KV cache of generation is 2 · layers · kv heads · head width · context per sequence (`kv_cache_gb`).
+Time = FLOPs / (peak × utilisation). The utilisation is not guessed for the CPU: it is fitted on this
+repository's measured alignment runs (`calibrate`) and generation calls (`calibrate_generation`, from
+the answer cache's recorded seconds), and each fit is checked against the other runs (`check`,
+`check_generation`); GPU utilisation is a stated assumption until `scripts/gpu_check.py` has run on one.
 """
 
 from __future__ import annotations
@@ -103,6 +106,23 @@ def training_memory_gb(shape: Shape, lora: bool, gpus: int = 1, zero3: bool = Tr
     return total / shard / 2**30
 
 
+def activation_memory_gb(shape: Shape, micro_batch: int, seq: int, checkpointing: bool, flash: bool = True) -> float:
+    """Activations one GPU holds for the backward pass of a micro-batch (bf16, no tensor or sequence
+    parallelism; Korthikanti et al. 2022, eq. 1): s·b·h·(34 + 5·a·s/h) bytes per layer, the 5·a·s/h term
+    (the attention score matrices) gone with a fused attention kernel (`flash`). With full activation
+    checkpointing only each layer's input (2·s·b·h bytes) is kept, plus one layer's activations while it is
+    recomputed. The logits (s·b·vocab, fp32 for the loss) come on top."""
+    per_layer = seq * micro_batch * shape.hidden * (34 + (0 if flash else 5 * shape.heads * seq / shape.hidden))
+    stored = shape.layers * 2 * seq * micro_batch * shape.hidden + per_layer if checkpointing else shape.layers * per_layer
+    logits = 4 * seq * micro_batch * shape.vocab
+    return (stored + logits) / 2**30
+
+
+def kv_cache_gb(shape: Shape, sequences: int, context_tokens: float, bytes_per_value: int = 2) -> float:
+    """Keys and values of `sequences` sequences of `context_tokens` tokens (bf16 by default)."""
+    return 2 * shape.layers * shape.kv_heads * shape.head_dim * context_tokens * sequences * bytes_per_value / 2**30
+
+
 def decode_seconds_per_step(shape: Shape, bytes_per_s: float = H200_HBM_BYTES_PER_S) -> float:
     """A decoding step is memory-bound at small batch: every bf16 weight is read once."""
     return 2 * shape.params() / bytes_per_s
@@ -122,6 +142,56 @@ def measured_utilisation(result: dict, shape: Shape, peak: float = CPU_PEAK_FLOP
 def calibrate(results: dict[str, dict], shape: Shape, fit_on: list[str], peak: float = CPU_PEAK_FLOPS) -> float:
     """Median utilisation of the runs named in `fit_on`."""
     return median(measured_utilisation(results[m], shape, peak) for m in fit_on)
+
+
+@dataclass(frozen=True)
+class GenerationCall:
+    """One recorded batched generation call: its batches as (sequences, padded prompt tokens, decoding steps)."""
+    label: str
+    batches: tuple[tuple[int, int, int], ...]
+    seconds: float
+
+    @property
+    def sequences(self) -> int:
+        return sum(b[0] for b in self.batches)
+
+
+def generation_batches(prompt_tokens: list[int], answer_tokens: list[int], batch_size: int, max_new_tokens: int,
+                       sequences_per_prompt: int = 1) -> tuple[tuple[int, int, int], ...]:
+    """The batches `generate.hf.generate` ran, given its prompts in its batch order (sorted by length): each
+    batch pads its prompts to the longest and decodes until its longest answer ends (answer tokens + the
+    end token, at most max_new_tokens), every sequence of the batch computed at every step."""
+    if len(prompt_tokens) * sequences_per_prompt != len(answer_tokens):
+        raise ValueError("generation_batches: one answer length per prompt and sequence")
+    batches = []
+    for start in range(0, len(prompt_tokens), batch_size):
+        prompts = prompt_tokens[start:start + batch_size]
+        answers = answer_tokens[start * sequences_per_prompt:(start + len(prompts)) * sequences_per_prompt]
+        steps = min(max_new_tokens, max(a + 1 for a in answers))
+        batches.append((len(prompts) * sequences_per_prompt, max(prompts), steps))
+    return tuple(batches)
+
+
+def batched_generation_flops(shape: Shape, batches) -> float:
+    """FLOPs of padded batched generation: every sequence of a batch at the batch's prompt length and steps."""
+    return sum(generation_flops(shape, rows, prompt, steps) for rows, prompt, steps in batches)
+
+
+def calibrate_generation(calls: list[GenerationCall], shape: Shape, fit_on: int = 0, peak: float = CPU_PEAK_FLOPS) -> float:
+    """Achieved FLOP/s over peak of the generation call `calls[fit_on]`."""
+    call = calls[fit_on]
+    return batched_generation_flops(shape, call.batches) / call.seconds / peak
+
+
+def check_generation(calls: list[GenerationCall], shape: Shape, utilisation: float, peak: float = CPU_PEAK_FLOPS) -> list[dict]:
+    """Predicted against measured seconds for every recorded generation call."""
+    rows = []
+    for call in calls:
+        predicted = batched_generation_flops(shape, call.batches) / (peak * utilisation)
+        rows.append({"call": call.label, "sequences": call.sequences, "batches": len(call.batches),
+                     "decoding steps": sum(b[2] for b in call.batches), "measured_s": round(call.seconds, 1),
+                     "predicted_s": round(predicted, 1), "predicted / measured": round(predicted / call.seconds, 2)})
+    return rows
 
 
 def check(results: dict[str, dict], shape: Shape, utilisation: float, peak: float = CPU_PEAK_FLOPS) -> list[dict]:
