@@ -165,6 +165,21 @@ def test_a_failing_import_line_names_the_file_and_line_and_imports_nothing(store
     assert store.version() == 0 and store.entities() == []
 
 
+def test_a_json_file_that_is_not_utf8_and_over_long_free_text_are_named(store, tmp_path):
+    path = tmp_path / "latin1.json"
+    path.write_bytes('[{"entity": "m\u00e9th", "category": "drugs"}]'.encode("latin-1"))
+    with pytest.raises(RiskStoreError, match=r"latin1.json:1: not UTF-8 \(byte 0xe9\)"):
+        store.import_file(path)
+    with pytest.raises(RiskStoreError, match="source must be one line of at most 500 characters"):
+        store.add("heroin", category="drugs", source="s" * 501, reason="r")
+    with pytest.raises(RiskStoreError, match="reason must be one line"):
+        store.add("heroin", category="drugs", source="s", reason="two\nlines")
+    store.add("heroin", **ROW)
+    with pytest.raises(RiskStoreError, match="reason must be one line of at most 500 characters"):
+        store.remove("heroin", reason="r" * 501)
+    assert store.version() == 1 and [e["entity"] for e in store.entities()] == ["heroin"]
+
+
 def test_removing_an_absent_entity_and_reading_an_unknown_version_are_errors(store):
     with pytest.raises(RiskStoreError, match="'heroin' is not in the store"):
         store.remove("heroin", reason="r")
@@ -241,6 +256,22 @@ def test_the_console_script_keeps_a_store(tmp_path, capsys, monkeypatch):
     assert cli.main(["stats"]) == 0 and json.loads(capsys.readouterr().out)["version"] == 2
     monkeypatch.delenv("SAFEALIGN_RISK_STORE")
     assert cli.main(["stats"]) == 2 and "pass --db PATH or set SAFEALIGN_RISK_STORE" in capsys.readouterr().err
+
+
+def test_the_console_script_names_a_bad_import_or_remove_and_changes_nothing(tmp_path, capsys):
+    db = str(tmp_path / "risk.sqlite")
+    assert cli.main(["--db", db, "add", "heroin", "--category", "drugs", "--source", "cli", "--reason", "r"]) == 0
+    capsys.readouterr()
+    bad = tmp_path / "in.csv"
+    bad.write_text("entity,category,source,reason\nmeth,drugs,s,r\n,drugs,s,r\n")
+    assert cli.main(["--db", db, "import", str(bad), "--reason", "review"]) == 2
+    assert "in.csv:3: missing entity" in capsys.readouterr().err
+    assert cli.main(["--db", db, "import", str(tmp_path / "absent.csv"), "--reason", "review"]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert cli.main(["--db", db, "remove", "cocaine", "--reason", "not there"]) == 2
+    assert "'cocaine' is not in the store" in capsys.readouterr().err
+    assert cli.main(["--db", db, "stats"]) == 0
+    assert json.loads(capsys.readouterr().out)["version"] == 1
 
 
 def test_the_seed_is_documented_and_blocks_no_ordinary_words():
