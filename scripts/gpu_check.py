@@ -3,13 +3,16 @@
     python scripts/gpu_check.py --out gpu_check.json            # on the GPU machine (device: cuda)
     python scripts/gpu_check.py --device cpu --quick             # here, to check the script itself
 
-Needs only torch and transformers (what the lent GPU machine has preinstalled); nothing is downloaded:
-every model is built on the spot with random weights, so the figures are speed and memory, not quality.
+Needs only torch, transformers, accelerate and peft (what the lent GPU machine has preinstalled; TRL,
+datasets and pyarrow would not fit its 64 MiB tree as wheels); nothing is downloaded: every model and the
+judge's tokenizer are built on the spot with random weights, so the figures are speed and memory, not quality.
 What it runs, each timed (CUDA events are synchronised) with peak memory:
-1. a DPO training step in the gpu profile's precision (bf16 autocast on CUDA): policy and reference
-   forward, TRL's sigmoid loss written out, backward, AdamW — on a small Llama;
+1. a DPO training step the way the gpu profile trains: fp32 master weights, the profile's LoRA adapter
+   (peft, r 16, alpha 32, every linear layer), bf16 mixed precision through accelerate's `Accelerator`, a
+   frozen reference model, TRL's sigmoid loss written out, AdamW on the adapter — on a small Llama;
 2. greedy generation of a batch (KV cache), new tokens per second;
-3. a judge pass: a sequence classifier scoring a batch of (prompt, answer) rows;
+3. the book's Llama Guard judge (`safealign.judges.llama_guard.LlamaGuardJudge`: its template, greedy verdict,
+   P(unsafe) from the first generated token) on a small random Llama with a tokenizer trained on the spot;
 4. one decoder layer of each seed size (Qwen2-7B, Falcon-11B-like widths, Llama-Guard-3-8B) forward and
    backward in bf16, from which the book's cost model scales per-layer time and memory by depth.
 The JSON it writes is what `book/results/<profile>/gpu_check.json` holds when a GPU run exists.
@@ -75,8 +78,8 @@ def sequence_logps(model, ids, completion_mask):
     return (logp * completion_mask[:, 1:]).sum(-1)
 
 
-def dpo_step(policy, reference, optimizer, ids, mask, beta, autocast):
-    with autocast():
+def dpo_step(accelerator, policy, reference, optimizer, ids, mask, beta):
+    with accelerator.autocast():
         pol = sequence_logps(policy, ids, mask)
         with torch.no_grad():
             ref = sequence_logps(reference, ids, mask)
@@ -84,32 +87,39 @@ def dpo_step(policy, reference, optimizer, ids, mask, beta, autocast):
     delta = (pol[:n] - ref[:n]) - (pol[n:] - ref[n:])
     loss = -torch.nn.functional.logsigmoid(beta * delta).mean()
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    accelerator.backward(loss)
     optimizer.step()
     return loss.item()
 
 
 def check_training(device, quick):
+    from accelerate import Accelerator
+    from peft import LoraConfig, get_peft_model
+
     pairs, length, hidden, layers = (4, 64, 128, 2) if quick else (16, 512, 1024, 8)
-    policy = tiny_llama(8192, hidden, layers, device, torch.float32)
-    reference = tiny_llama(8192, hidden, layers, device, torch.float32).eval()
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-5)
+    use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    accelerator = Accelerator(cpu=device.type == "cpu", mixed_precision="bf16" if use_bf16 else "no")
+    base = tiny_llama(8192, hidden, layers, device, torch.float32)
+    params = sum(p.numel() for p in base.parameters())
+    # the gpu profile's align.lora
+    policy = get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", r=16, lora_alpha=32, lora_dropout=0.0,
+                                             target_modules="all-linear"))
+    trainable = sum(p.numel() for p in policy.parameters() if p.requires_grad)
+    reference = tiny_llama(8192, hidden, layers, device, torch.float32).eval().requires_grad_(False)
+    optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=1e-4)
+    policy, optimizer = accelerator.prepare(policy, optimizer)
     ids = torch.randint(3, 8192, (2 * pairs, length), device=device)
     mask = torch.zeros_like(ids)
     mask[:, length // 2:] = 1
-    use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-
-    def autocast():
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
 
     _reset_peak(device)
-    seconds, loss = _timed(lambda: dpo_step(policy, reference, optimizer, ids, mask, 0.1, autocast), device)
-    params = sum(p.numel() for p in policy.parameters())
+    seconds, loss = _timed(lambda: dpo_step(accelerator, policy, reference, optimizer, ids, mask, 0.1), device)
     tokens = 2 * pairs * length
-    return {"pairs": pairs, "length": length, "parameters": params, "bf16": use_bf16, "step_s": round(seconds, 4),
+    return {"pairs": pairs, "length": length, "parameters": params, "lora_trainable_parameters": trainable,
+            "bf16": use_bf16, "accelerate_mixed_precision": accelerator.mixed_precision, "step_s": round(seconds, 4),
             "tokens_per_s": round(tokens / seconds, 1), "loss": round(loss, 4), "peak_gb": _peak_gb(device),
-            # policy fwd+bwd (6 FLOPs/param/token) + reference fwd (2)
-            "achieved_tflops": round(8 * params * tokens / seconds / 1e12, 3)}
+            # LoRA: policy fwd+bwd without weight gradients of the frozen weights (4 FLOPs/param/token) + reference fwd (2)
+            "achieved_tflops": round(6 * params * tokens / seconds / 1e12, 3)}
 
 
 @torch.no_grad()
@@ -130,20 +140,49 @@ def check_generation(device, quick):
             "shape_ok": list(out.shape) == [batch, prompt + new]}
 
 
-@torch.no_grad()
-def check_judge(device, quick):
-    from transformers import BertConfig, BertForSequenceClassification
+SPECIALS = ["<|begin_of_text|>", "<|eot_id|>", "<|pad|>", "<|start_header_id|>", "<|end_header_id|>"]
 
-    batch, length = (8, 64) if quick else (64, 256)
+
+def judge_tokenizer(corpus: list[str]):
+    """A byte-level BPE tokenizer trained on the spot (no download) with Llama Guard's special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=2000, special_tokens=SPECIALS,
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=SPECIALS[0], eos_token=SPECIALS[1],
+                                   pad_token=SPECIALS[2])
+
+
+def check_judge(device, quick):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from safealign.judges.llama_guard import TEMPLATE, LlamaGuardJudge
+
+    rows, words = (8, 20) if quick else (64, 150)
+    prompts = [f"question {i}: " + " ".join(["how do I keep my account safe"] * (words // 8)) for i in range(rows)]
+    answers = [f"answer {i}: " + " ".join(["it is unsafe to share a password, keep it safe"] * (words // 10)) for i in range(rows)]
+    tokenizer = judge_tokenizer([TEMPLATE, *prompts, *answers, "safe", "unsafe", "S1,S10"] * 4)
+    tokenizer.chat_template = TEMPLATE
+    hidden, layers = (64, 2) if quick else (1024, 8)
     torch.manual_seed(0)
-    model = BertForSequenceClassification(BertConfig(vocab_size=30522, hidden_size=384, num_hidden_layers=6,
-                                                     num_attention_heads=12, intermediate_size=1536, num_labels=2))
-    model = model.to(device).eval()
-    ids = torch.randint(100, 30000, (batch, length), device=device)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=4 * hidden,
+                         num_hidden_layers=layers, num_attention_heads=max(1, hidden // 64),
+                         num_key_value_heads=max(1, hidden // 128), max_position_embeddings=4096,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    judge = LlamaGuardJudge(LlamaForCausalLM(config).to(device=device, dtype=dtype), tokenizer, name="tiny-llama-guard",
+                            batch_size=rows)
+    prompt_tokens = len(judge._encode(prompts[0], answers[0]))
     _reset_peak(device)
-    seconds, logits = _timed(lambda: torch.softmax(model(input_ids=ids).logits.float(), -1), device)
-    return {"rows": batch, "length": length, "seconds": round(seconds, 4), "rows_per_s": round(batch / seconds, 1),
-            "peak_gb": _peak_gb(device), "probabilities_ok": bool(torch.allclose(logits.sum(-1), torch.ones(batch, device=device)))}
+    seconds, verdicts = _timed(lambda: judge.judge(prompts, answers), device, repeats=2)
+    return {"rows": rows, "tokens_per_row": prompt_tokens, "parameters": sum(p.numel() for p in judge.model.parameters()),
+            "seconds": round(seconds, 4), "rows_per_s": round(rows / seconds, 1), "peak_gb": _peak_gb(device),
+            "probabilities_ok": all(0.0 <= v.score <= 1.0 for v in verdicts) and len(verdicts) == rows}
 
 
 def check_seed_layers(device, quick):

@@ -19,4 +19,7 @@ def test_the_gpu_check_runs_every_path_on_cpu_and_writes_json(tmp_path):
         assert "error" not in report[check], report[check]
     assert report["training"]["step_s"] > 0 and 0 < report["training"]["loss"] < 5
     assert report["generation"]["shape_ok"] and report["judge"]["probabilities_ok"]
+    # the gpu profile's way of training: a LoRA adapter through peft, mixed precision through accelerate
+    assert 0 < report["training"]["lora_trainable_parameters"] < report["training"]["parameters"] / 10
+    assert report["training"]["accelerate_mixed_precision"] == "no"                    # bf16 on a GPU only
     assert set(report["seed_layers"]) - {"wall_s"} == set(gpu_check.SEED_SHAPES)
