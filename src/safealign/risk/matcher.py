@@ -54,11 +54,6 @@ class EntityMatcher:
     def __len__(self) -> int:
         return len(self.entities)
 
-    @property
-    def longest(self) -> int:
-        """Characters of the longest normalised entity (0 for an empty matcher)."""
-        return max(map(len, self.entities), default=0)
-
     def find(self, text: str, normalised: bool = False) -> list[Match]:
         """Matches in `text`, left to right. The end of the text counts as a word boundary, so in a
         text cut mid-stream (generation) an entity that ends exactly at the end counts as complete."""
