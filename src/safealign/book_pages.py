@@ -156,10 +156,67 @@ def cost_page(profile: str, gpu_profile: str = "gpu") -> str:
                   "whose bf16 KV cache at the full context is the column before.", ""]
         lines += _table(["policy", "benchmark", "prompts", "new tokens", "policy FLOPs", "judge FLOPs",
                          "KV cache GB (batch 256)", "decode minutes (batch 256)"], rows) + [""]
+    lines += _paper_b_stages(gpu, pairs, len(evals[0]["safety_score"].get("by_category") or {}) if evals else None)
     if measured is None:
         lines += ["No GPU run of `scripts/gpu_check.py` is recorded yet (no GPU was available to the sessions that "
                   "built this book): the GPU times above rest on the stated utilisation, not on a measurement.", ""]
     return "\n".join(lines) + "\n"
+
+
+ALERT_PROMPTS = 2178       # the shipped ALERT sample (data/README), every prompt when a size is null
+XSTEST_SAFE = 250
+PROMPT_TOKENS = 64         # assumed prompt length, as in the evaluation table
+
+
+def _paper_b_stages(gpu, pairs: int, alert_categories: int | None) -> list[str]:
+    """Markdown lines: paper B's training and generation stages at the gpu profile's sizes (Qwen2-7B, paper B's
+    model), each an upper bound (every row at its length limit)."""
+    from . import cost
+    from .data import mixing
+
+    shape = cost.SEED_SHAPES["Qwen2-7B"]
+    gpus = gpu.launch.num_processes
+    lora = gpu.align.lora is not None
+    train_rate = gpus * cost.H200_BF16_PEAK_FLOPS * cost.ASSUMED_GPU_TRAIN_UTILISATION
+
+    def row(stage, runs, trained, generated_seqs, new_tokens, prefilled=0):
+        flops = (cost.align_flops(shape, trained, lora, "none")
+                 + cost.generation_flops(shape, generated_seqs, PROMPT_TOKENS, new_tokens)
+                 + 2 * shape.params() * prefilled)
+        decode_min = generated_seqs * new_tokens * cost.decode_seconds_per_step(shape) / 256 / 60
+        return [stage, runs, f"{trained:,.0f}", f"{generated_seqs:,}", new_tokens, f"{flops:.2e}",
+                f"{cost.align_flops(shape, trained, lora, 'none') / train_rate / 60:.2f}", f"{decode_min:.2f}"]
+
+    m = gpu.mixing
+    points = mixing.sweep(m.grid.to_dict())
+    rows_trained = sum(pt.general + pt.safety_rows for pt in points) * m.hyper.num_train_epochs
+    po, rs = gpu.adaptive.po, gpu.adaptive.rs
+    rs_prompts = rs.prompts or pairs  # null = every training pair's prompt: at most one per pair
+    b = gpu.paper_b_eval
+    alert = ALERT_PROMPTS if b.alert_per_category is None or not alert_categories else b.alert_per_category * alert_categories
+    judged = 3 * (b.per_type or 0) + alert + XSTEST_SAFE + b.coconot_contrast
+    rows = [
+        row("mixing-<point> (mean of the points)", len(points), rows_trained * m.max_length / len(points), 0, 0),
+        row("align-grpo / align-appo (each)", 2, po.prompts * po.num_generations * (PROMPT_TOKENS + po.max_completion_length)
+            * po.num_train_epochs, po.prompts * po.num_generations, po.max_completion_length),
+        row("align-rs / align-ars (each; ARS reuses RS's samples)", 2, rs_prompts * (PROMPT_TOKENS + rs.max_new_tokens)
+            * rs.num_train_epochs, rs_prompts * rs.n, rs.max_new_tokens, prefilled=rs_prompts * rs.n * (PROMPT_TOKENS + rs.max_new_tokens)),
+        row("paper-b-eval-<model> (each)", len(b.models), 0, judged, b.max_new_tokens,
+            prefilled=judged * (PROMPT_TOKENS + b.max_new_tokens)),
+        row("paper-b-eval-<model>: GSM8K (each)", len(b.models), 0, b.gsm8k, b.gsm8k_max_new_tokens),
+    ]
+    return ["## Paper B's stages on the gpu profile", "",
+            f"Qwen2-7B (paper B's model) at the gpu profile's own sizes for paper B's sections — which are the cpu "
+            f"profile's, except ALERT in full (the gpu profile does not yet scale paper B's data study up): the mixing grid's {len(points)} points of {m.grid.general} general rows, "
+            f"{po.prompts} GRPO prompts, RS over every training prompt (at most {rs_prompts:,}). Upper bounds: every "
+            f"training row at its length limit ({m.max_length} tokens for a mixture row), prompts of {PROMPT_TOKENS} "
+            "tokens, every answer at its token limit. Judged or scored rows add a 2N forward per token (the harm judge "
+            "or the token reward); RS's sampling (n answers per prompt, scored) is counted once per run though ARS "
+            "reuses it. ADPO trains on D_Safety's pairs like align-dpo above. Hours are training at the "
+            f"assumed {cost.ASSUMED_GPU_TRAIN_UTILISATION:.0%} utilisation on {gpus} GPUs; decoding minutes are for "
+            "batches of 256 sequences, memory-bound as above.", ""] + _table(
+        ["stage", "runs", "tokens trained per run", "sequences generated per run", "new tokens each",
+         "FLOPs per run", "training minutes per run", "decode minutes per run (batch 256)"], rows) + [""]
 
 
 def recorded_generation_calls(profile: str, tokenizer, models: list[str] | None = None) -> list:
