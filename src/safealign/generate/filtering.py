@@ -64,6 +64,7 @@ class RiskFilter:
         if weight and reward is None:
             raise ValueError("filter: weight w > 0 needs a safety reward")
         self.tokenizer, self.matcher, self.k, self.max_k = tokenizer, matcher, k, max_k
+        self._longest_entity = max(map(len, matcher.entities), default=0)  # normalised characters
         self.weight, self.reward, self.keep_events = weight, reward, keep_events
         self.trace = FilterTrace()
         self._previous: torch.Tensor | None = None
@@ -95,7 +96,7 @@ class RiskFilter:
         byte) per token may not: the window doubles until its text is longer than the longest stored entity
         (plus one character, for the whole-word test at its start) or holds everything generated.
         """
-        need = max(map(len, self.matcher.entities), default=0) + 1
+        need = self._longest_entity + 1
         window = ENTITY_WINDOW_TOKENS
         while True:
             tail = generated[-window:]
