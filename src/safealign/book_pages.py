@@ -156,21 +156,21 @@ def cost_page(profile: str, gpu_profile: str = "gpu") -> str:
                   "whose bf16 KV cache at the full context is the column before.", ""]
         lines += _table(["policy", "benchmark", "prompts", "new tokens", "policy FLOPs", "judge FLOPs",
                          "KV cache GB (batch 256)", "decode minutes (batch 256)"], rows) + [""]
-    lines += _paper_b_stages(gpu, pairs, len(evals[0]["safety_score"].get("by_category") or {}) if evals else None)
+    if evals:
+        lines += _paper_b_stages(gpu, pairs, evals[0])
     if measured is None:
         lines += ["No GPU run of `scripts/gpu_check.py` is recorded yet (no GPU was available to the sessions that "
                   "built this book): the GPU times above rest on the stated utilisation, not on a measurement.", ""]
     return "\n".join(lines) + "\n"
 
 
-ALERT_PROMPTS = 2178       # the shipped ALERT sample (data/README), every prompt when a size is null
-XSTEST_SAFE = 250
 PROMPT_TOKENS = 64         # assumed prompt length, as in the evaluation table
 
 
-def _paper_b_stages(gpu, pairs: int, alert_categories: int | None) -> list[str]:
+def _paper_b_stages(gpu, pairs: int, evaluation: dict) -> list[str]:
     """Markdown lines: paper B's training and generation stages at the gpu profile's sizes (Qwen2-7B, paper B's
-    model), each an upper bound (every row at its length limit)."""
+    model), each an upper bound (every row at its length limit). `evaluation`: a recorded eval result, for the
+    sizes of the shipped ALERT and XSTest sets and ALERT's categories."""
     from . import cost
     from .data import mixing
 
@@ -193,8 +193,10 @@ def _paper_b_stages(gpu, pairs: int, alert_categories: int | None) -> list[str]:
     po, rs = gpu.adaptive.po, gpu.adaptive.rs
     rs_prompts = rs.prompts or pairs  # null = every training pair's prompt: at most one per pair
     b = gpu.paper_b_eval
-    alert = ALERT_PROMPTS if b.alert_per_category is None or not alert_categories else b.alert_per_category * alert_categories
-    judged = 3 * (b.per_type or 0) + alert + XSTEST_SAFE + b.coconot_contrast
+    alert_all = evaluation["safety_score"]["population"]
+    categories = len(evaluation["safety_score"].get("by_category") or {})
+    alert = alert_all if b.alert_per_category is None or not categories else min(alert_all, b.alert_per_category * categories)
+    judged = 3 * (b.per_type or 0) + alert + evaluation["over_refusal"]["population"] + b.coconot_contrast
     rows = [
         row("mixing-<point> (mean of the points)", len(points), rows_trained * m.max_length / len(points), 0, 0),
         row("align-grpo / align-appo (each)", 2, po.prompts * po.num_generations * (PROMPT_TOKENS + po.max_completion_length)
