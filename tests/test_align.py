@@ -140,3 +140,34 @@ def test_trainer_kinds_are_a_table_every_method_names():
         trainers.kind("ppo")
     with pytest.raises(ValueError, match="registered already"):
         align.register_method(align.METHODS["dpo"])
+
+
+def test_training_loads_policy_and_reference_in_the_profiles_dtype_and_leaves_placement_to_the_trainer():
+    import torch
+
+    settings = profiles.override(profiles.load("smoke"), {"align.dtype": "bfloat16"})
+    model, ref, _ = align.load_for_training(settings, reference=True)
+    assert {p.dtype for p in model.parameters()} == {p.dtype for p in ref.parameters()} == {torch.bfloat16}
+    assert align.load_for_training(profiles.load("smoke"))[1] is None
+    with pytest.raises(profiles.ProfileError, match=r"align.dtype.*'float16'.*\['float32', 'bfloat16'\]"):
+        profiles.override(profiles.load("smoke"), {"align.dtype": "float16"})
+
+
+def test_a_policy_gathered_from_the_state_dict_is_the_policy_merged_in_memory(tmp_path):
+    """The ZeRO-3 / FSDP save (every process gathers the state dict, the main process loads it into a fresh
+    base model with the same LoRA adapters and merges) writes the very weights of the in-memory merge."""
+    from safetensors.torch import load_file
+
+    settings = profiles.override(profiles.load("smoke"), {"align.hyper.max_steps": 2})
+    config = align.make_config("dpo", align.hyperparameters(settings, "dpo"), tmp_path / "work", "cpu", 0, 96)
+    model, ref, tokenizer = align.load_for_training(settings, reference=True)
+    trainer = align.build_trainer("dpo", config, model, ref, tokenizer, align.training_pairs(settings).select(range(8)),
+                                  peft_config=align.lora_config(settings))
+    trainer.train()
+    assert not align.sharded(trainer.accelerator)
+    gathered = align.save_policy(trainer, tokenizer, tmp_path / "gathered", settings, gather=True)
+    in_memory = align.save_policy(trainer, tokenizer, tmp_path / "in_memory", settings, gather=False)
+    a, b = load_file(gathered / "model.safetensors"), load_file(in_memory / "model.safetensors")
+    base = load_file(models.local_path(settings["policy_model"]) / "model.safetensors")
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+    assert any(not (a[k] == base[k]).all() for k in a if k in base)  # training moved the merged weights

@@ -83,3 +83,42 @@ def test_two_cpu_processes_train_like_one_process_with_the_same_global_batch(tmp
         assert [r[key] for r in multi.history] == pytest.approx([r[key] for r in single.history], rel=1e-5, abs=1e-5), key
     assert (multi.policy_dir / "model.safetensors").exists()
     assert str(multi.policy_dir).startswith(str(tmp_path))                       # never the book's runs/
+
+
+def test_every_trainer_of_the_book_has_a_launch_target():
+    from safealign.align import adaptive, mixture, run
+
+    assert all(launch.trainer_of(m) is run.train for m in align_methods())
+    assert all(launch.trainer_of(m) is adaptive.train for m in adaptive.PAPER_B_METHODS)
+    assert callable(launch.trainer_of("mixing-fig2-0")) and mixture.train_named
+    with pytest.raises(ValueError, match="unknown training target 'nope'.*paper A method.*paper B method.*mixing-"):
+        launch.trainer_of("nope")
+
+
+def align_methods():
+    from safealign.align import METHODS
+
+    return list(METHODS)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--method", "dpo"], "one of the arguments --profile --settings is required"),
+    (["--profile", "smoke", "--settings", "s.json", "--method", "dpo"], "not allowed with argument"),
+    (["--profile", "nope", "--method", "dpo"], "unknown profile 'nope'"),
+    (["--profile", "smoke", "--method", "nope"], "unknown training target 'nope'"),
+    (["--settings", "missing.json", "--method", "dpo"], "missing.json"),
+])
+def test_the_launch_command_line_refuses_bad_arguments_in_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        launch.main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_the_fsdp_profile_launches_accelerate_with_its_config():
+    settings = profiles.load("gpu-fsdp")
+    cmd = launch.command(settings, "adpo", Path("s.json"), Path("o.json"), device="cuda")
+    assert yaml.safe_load(launch.config_path(settings).read_text())["fsdp_config"]["fsdp_version"] == 2
+    assert str(launch.config_path(settings)) in cmd and cmd[cmd.index("--method") + 1] == "adpo"
+    assert settings.align.dtype == "bfloat16" and profiles.load("cpu").align.dtype == "float32"

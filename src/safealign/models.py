@@ -126,14 +126,16 @@ def load_tokenizer(name_or_path: str):
     return tokenizer
 
 
-def load_model(name_or_path: str, device: str = "cpu", dtype: str = "float32", **kwargs):
-    """(model, tokenizer) for an offline name, a hub id or a local folder."""
+def load_model(name_or_path: str, device: str | None = "cpu", dtype: str = "float32", **kwargs):
+    """(model, tokenizer) for an offline name, a hub id or a local folder; device None leaves the weights
+    where they load (a Trainer places them itself)."""
     import torch
     from transformers import AutoModelForCausalLM
 
     path = resolve(name_or_path)
     model = _from_pretrained(AutoModelForCausalLM, path, dtype=getattr(torch, dtype), **kwargs)
-    model.to(device)
+    if device is not None:
+        model.to(device)
     model.eval()
     return model, load_tokenizer(name_or_path)
 

@@ -33,7 +33,7 @@ import typing
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 import yaml
 
@@ -242,6 +242,7 @@ class Samples(Section):
 class Align(Section):
     data: AlignData
     max_length: int
+    dtype: Literal["float32", "bfloat16"]   # the weights of policy and reference as loaded for training
     lora: Lora | None
     hyper: Hyper
     methods: dict[str, MethodOverrides]
@@ -371,6 +372,11 @@ def _type_name(tp) -> str:
 def _build(tp, value: Any, key: str, where: str) -> Any:
     """`value` as type `tp`, or a ProfileError naming `key` and `where` (the profile and its file)."""
     origin = typing.get_origin(tp)
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise ProfileError(f"{where}: key {key!r} is {value!r}, expected one of {list(choices)}")
+        return value
     if origin in (Union, types.UnionType):
         options = typing.get_args(tp)
         if value is None and type(None) in options:

@@ -241,24 +241,17 @@ def load_policy(profile: str, name: str, device: str = "cpu"):
     return models.load_trained_policy(policy_dir(profile, name), f"align-{name}", device)
 
 
-def _common(settings, workdir: Path, device: str, max_length: int | None) -> dict:
-    out = dict(output_dir=str(workdir), seed=settings.seed, data_seed=settings.seed, report_to="none", logging_steps=1,
-               save_strategy="no", use_cpu=device == "cpu", bf16=device == "cuda", dataloader_num_workers=0,
-               disable_tqdm=False)
-    return out if max_length is None else {**out, "max_length": max_length}
-
-
-def _dpo_trainer(settings, model, tokenizer, pairs, reward, tally, workdir, device):
+def _dpo_trainer(settings, pairs, reward, tally, workdir, device):
     from trl import DPOTrainer
 
     from .adaptive_dpo import adaptive_dpo_class, batch_masks
     from .methods import hyperparameters
-    from .run import lora_config, make_config
+    from .run import load_for_training, lora_config, make_config
 
     hyper = hyperparameters(settings, "dpo")  # Safe-DPO's recipe, unchanged
     config = make_config("dpo", hyper, workdir, device, settings.seed, settings.align.max_length)
     mask = settings.adaptive.mask.settings()
-    ref_model = models.load_model(settings["policy_model"], device=device)[0]
+    model, ref_model, tokenizer = load_for_training(settings, reference=True)
     trainer = adaptive_dpo_class(DPOTrainer)(
         model=model, ref_model=ref_model, args=config, train_dataset=pairs, processing_class=tokenizer,
         peft_config=lora_config(settings), mask_settings=mask, token_reward=reward.per_token,
@@ -266,18 +259,19 @@ def _dpo_trainer(settings, model, tokenizer, pairs, reward, tally, workdir, devi
     return trainer, hyper
 
 
-def _grpo_trainer(settings, model, tokenizer, pairs, reward, tally, workdir, device, masked: bool):
+def _grpo_trainer(settings, pairs, reward, tally, workdir, device, masked: bool):
     from trl import GRPOConfig, GRPOTrainer
 
     from .appo import adaptive_grpo_class, sequence_reward
-    from .run import lora_config
+    from .run import load_for_training, lora_config
 
     cfg = settings.adaptive.po
     hyper = cfg.to_dict()
-    config = GRPOConfig(**_common(settings, workdir, device, None), learning_rate=cfg.learning_rate,
+    config = GRPOConfig(**common_arguments(workdir, device, settings.seed, None), learning_rate=cfg.learning_rate,
                         per_device_train_batch_size=cfg.per_device_train_batch_size, num_train_epochs=cfg.num_train_epochs,
                         num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length,
                         temperature=cfg.temperature, beta=cfg.beta, lr_scheduler_type="linear", warmup_steps=0)
+    model, _, tokenizer = load_for_training(settings)
     prompts = datasets.Dataset.from_dict({"prompt": pairs["prompt"][: cfg.prompts]})
     kwargs = dict(model=model, args=config, train_dataset=prompts, processing_class=tokenizer,
                   reward_funcs=[sequence_reward(reward, tokenizer, settings.adaptive.pooling)],
@@ -295,11 +289,11 @@ def _grpo_trainer(settings, model, tokenizer, pairs, reward, tally, workdir, dev
     return TalliedAPPO(mask_settings=settings.adaptive.mask.settings(), token_reward=reward, **kwargs), hyper
 
 
-def _sft_trainer(settings, model, tokenizer, pairs, reward, tally, workdir, device, masked: bool):
+def _sft_trainer(settings, pairs, reward, tally, workdir, device, masked: bool):
     from trl import SFTConfig, SFTTrainer
 
     from .ars import AVOID, masked_sft_class
-    from .run import lora_config
+    from .run import load_for_training, lora_config
 
     cfg = settings.adaptive.rs
     prompts = [p[0]["content"] for p in pairs["prompt"]][: cfg.prompts or None]
@@ -313,9 +307,10 @@ def _sft_trainer(settings, model, tokenizer, pairs, reward, tally, workdir, devi
         tally.counts[-1] += int(avoided.sum())
     tally.counts[0] += sum(len(s["answer_ids"]) for s in samples) - tally.counts[1] - tally.counts[-1]
     hyper = {k: cfg[k] for k in ("learning_rate", "num_train_epochs", "per_device_train_batch_size", "unlikelihood_weight")}
-    config = SFTConfig(**_common(settings, workdir, device, settings.align.max_length), learning_rate=cfg.learning_rate,
+    config = SFTConfig(**common_arguments(workdir, device, settings.seed, settings.align.max_length), learning_rate=cfg.learning_rate,
                        num_train_epochs=cfg.num_train_epochs, per_device_train_batch_size=cfg.per_device_train_batch_size,
                        lr_scheduler_type="linear", warmup_steps=0)
+    model, _, tokenizer = load_for_training(settings)
     trainer = masked_sft_class(SFTTrainer)(model=model, args=config, train_dataset=datasets.Dataset.from_list(rows),
                                            processing_class=tokenizer, peft_config=lora_config(settings),
                                            unlikelihood_weight=cfg.unlikelihood_weight)
@@ -325,32 +320,29 @@ def _sft_trainer(settings, model, tokenizer, pairs, reward, tally, workdir, devi
     return trainer, hyper
 
 
-def train(settings, name: str) -> dict:
-    """Train paper B method `name`; save the merged policy; return its cost accounting (the align JSON)."""
+def train(settings, name: str):
+    """Train paper B method `name`; save the merged policy; an align.run.Run with its cost accounting (the
+    align JSON). Every process of a launched run calls it; only the main process's Run has the policy."""
     from .pairs import training_pairs
-    from .run import _tail_mean, fit, save_policy
+    from .run import Run, _tail_mean, fit, save_policy, saved_policy
 
     m = adaptive_method(name)
     device = runtime.device(settings)
     runtime.seed_everything(settings.seed)
     pairs = training_pairs(settings)
     reward, tally = token_reward(settings, device), MaskTally()
-    model, tokenizer = models.load_model(settings["policy_model"], device=device)
     workdir = paths.run_dir(settings.name, "align", f".{m.name}-trainer")
     start = time.perf_counter()
     if m.family == "dpo":
-        trainer, hyper = _dpo_trainer(settings, model, tokenizer, pairs, reward, tally, workdir, device)
+        trainer, hyper = _dpo_trainer(settings, pairs, reward, tally, workdir, device)
     elif m.family == "grpo":
-        trainer, hyper = _grpo_trainer(settings, model, tokenizer, pairs, reward, tally, workdir, device, m.masked)
+        trainer, hyper = _grpo_trainer(settings, pairs, reward, tally, workdir, device, m.masked)
     else:
-        trainer, hyper = _sft_trainer(settings, model, tokenizer, pairs, reward, tally, workdir, device, m.masked)
+        trainer, hyper = _sft_trainer(settings, pairs, reward, tally, workdir, device, m.masked)
     setup_s = time.perf_counter() - start
 
     output, wall, history = fit(trainer, f"align-{m.name}", workdir)
     tokens = history[-1].get("num_tokens") if history else None
-    target = save_policy(trainer, tokenizer, policy_dir(settings.name, name))
-    io.write_json(target / "training_log.json", history)
-    shutil.rmtree(workdir, ignore_errors=True)
     result = {
         "method": m.name, "label": m.label, "trainer": type(trainer).__name__, "family": m.family, "masked": m.masked,
         "baseline": m.baseline, "source": m.source, "policy_model": settings["policy_model"], "profile": settings.name,
@@ -365,9 +357,13 @@ def train(settings, name: str) -> dict:
         "reward_accuracy": _tail_mean(history, "rewards/accuracies"), "reward_margin": _tail_mean(history, "rewards/margins"),
         "sequence_reward": _tail_mean(history, "reward"),
         "best_of_n": getattr(trainer, "best_of_n", None), "device": device,
-        "policy_sha256": models.weights_digest(target), "policy_dir": str(target.relative_to(paths.runs_dir())),
+        "processes": trainer.accelerator.num_processes,
     }
-    return {"result": result, "history": history}
+    target = save_policy(trainer, trainer.processing_class, policy_dir(settings.name, name), settings)
+    if target is not None:  # the main process: it alone wrote the policy
+        result.update(saved_policy(target, history))
+        shutil.rmtree(workdir, ignore_errors=True)
+    return Run(result=result, history=history, policy_dir=target)
 
 
 def training_figure(history: list[dict], title: str):

@@ -11,13 +11,13 @@ policy model; only the mixture differs. The pools' test prompts and the evaluati
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from .. import models, paths, runtime
 from ..data import mixing, pools
 from ..profiles import Section, section
 from . import sft as _sft  # noqa: F401  (registers the trainer kind "sft")
+from .run import Run, common_arguments, fit, load_for_training, lora_config, save_policy
 from .trainers import kind
 
 
@@ -52,12 +52,6 @@ class MixingSettings(Section):
     max_length: int              # prompt + answer tokens; longer rows are cut at the end
     hyper: MixingHyper
     stages: list[str] | None     # the points run as pipeline stages (mixing-<point>); None = every point
-
-
-@dataclass
-class PointRun:
-    result: dict
-    policy_dir: Path
 
 
 def general_rows(settings) -> list[dict]:
@@ -95,28 +89,38 @@ def point_dir(profile: str, name: str) -> Path:
     return paths.run_dir(profile, "mixing") / name
 
 
-def train_point(settings, point: mixing.MixturePoint, rows: list[dict]) -> PointRun:
-    """SFT the profile's policy model on `rows`; save the merged policy; return the cost accounting."""
-    from .run import fit, lora_config, save_policy
+def test_pools(settings) -> dict[str, list[dict]]:
+    return {t: pools.type_pool(settings, t, "test") for t in mixing.HARM_TYPES}
 
+
+def train_point(settings, point: mixing.MixturePoint, rows: list[dict]) -> Run:
+    """SFT the profile's policy model on `rows`; save the merged policy; return the cost accounting. Every
+    process of a launched run calls it; only the main process's Run has the policy folder."""
     cfg = settings.mixing
     device = runtime.device(settings)
     runtime.seed_everything(point.seed)
-    model, tokenizer = models.load_model(settings["policy_model"], device=device)
     workdir = paths.run_dir(settings.name, "mixing", f".{point.name}-trainer")
-    common = dict(output_dir=str(workdir), seed=point.seed, data_seed=point.seed, report_to="none", logging_steps=1,
-                  save_strategy="no", use_cpu=device == "cpu", bf16=device == "cuda", max_length=cfg.max_length,
-                  dataloader_num_workers=0, disable_tqdm=False, **cfg.hyper.to_dict())
+    common = {**common_arguments(workdir, device, point.seed, cfg.max_length), **cfg.hyper.to_dict()}
     sft = kind("sft")
     config = sft.make_config("nll", {}, common, cfg.max_length)
+    model, _, tokenizer = load_for_training(settings)
     trainer = sft.make_trainer(config, model, None, rows, None,
                                dict(model=model, args=config, processing_class=tokenizer,
                                     peft_config=lora_config(settings)))
     output, wall, history = fit(trainer, f"mixing point {point.name}", workdir)
     tokens = history[-1].get("num_tokens") if history else None
-    target = save_policy(trainer, tokenizer, point_dir(settings.name, point.name))
+    target = save_policy(trainer, tokenizer, point_dir(settings.name, point.name), settings)
     result = {"point": point.name, "figure": point.figure, "mixture": point.counts(), "seed": point.seed,
               "rows": len(rows), "steps": trainer.state.global_step, "wall_s": round(wall, 1),
-              "tokens_seen": int(tokens) if tokens else None,
-              "train_loss": output.training_loss, "policy_sha256": models.weights_digest(target)}
-    return PointRun(result, target)
+              "tokens_seen": int(tokens) if tokens else None, "train_loss": output.training_loss,
+              "processes": trainer.accelerator.num_processes}
+    if target is not None:
+        result["policy_sha256"] = models.weights_digest(target)
+    return Run(result=result, history=history, policy_dir=target)
+
+
+def train_named(settings, name: str):
+    """The launcher's entry for a mixing point (`--method mixing-<point>`): its rows built as notebook 13
+    builds them, trained; an align.run.Run."""
+    point = point_named(settings, name)
+    return train_point(settings, point, mixture_rows(settings, point, held_out_prompts(test_pools(settings))))

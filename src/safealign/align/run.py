@@ -27,15 +27,20 @@ from .pairs import training_pairs
 from .trainers import TRAIN_KEYS, kind
 
 
+def common_arguments(output_dir: str | Path, device: str, seed: int, max_length: int | None) -> dict:
+    """The TrainingArguments every trainer of the book shares (paper A's, paper B's, the mixing points'):
+    seeded data order, a log row per step, no checkpoints, bf16 mixed precision on GPUs."""
+    common = dict(output_dir=str(output_dir), seed=seed, data_seed=seed, report_to="none", logging_steps=1,
+                  save_strategy="no", use_cpu=device == "cpu", bf16=device == "cuda", dataloader_num_workers=0,
+                  disable_tqdm=False)
+    return common if max_length is None else {**common, "max_length": max_length}
+
+
 def make_config(name: str, hyper: dict, output_dir: str | Path, device: str, seed: int, max_length: int):
     """The TRL config of method `name`: the shared training recipe plus the method's loss settings."""
     m = method(name)
-    common = dict(
-        output_dir=str(output_dir), seed=seed, data_seed=seed, report_to="none", logging_steps=1,
-        save_strategy="no", use_cpu=device == "cpu", bf16=device == "cuda", max_length=max_length,
-        dataloader_num_workers=0, disable_tqdm=False,
-        **{k: hyper[k] for k in TRAIN_KEYS if k in hyper},
-    )
+    common = {**common_arguments(output_dir, device, seed, max_length),
+              **{k: hyper[k] for k in TRAIN_KEYS if k in hyper}}
     k = kind(m.trainer)
     return k.make_config(m.loss_type, {key: hyper[key] for key in k.loss_keys if key in hyper}, common, max_length)
 
@@ -52,6 +57,18 @@ def build_trainer(name: str, config, model, ref_model, tokenizer, pairs: dataset
 
 def uses_reference(name: str) -> bool:
     return kind(method(name).trainer).uses_reference
+
+
+def load_for_training(settings, reference: bool = False):
+    """(policy, reference or None, tokenizer) in `align.dtype`, left on the CPU for the Trainer to place.
+
+    Call it after the run's TRL config exists: under DeepSpeed ZeRO-3 creating the config is what makes
+    from_pretrained partition the weights as they load (zero3_init), so that N processes do not each
+    load the whole model onto one GPU."""
+    dtype = settings.align.dtype
+    model, tokenizer = models.load_model(settings["policy_model"], device=None, dtype=dtype)
+    ref_model = models.load_model(settings["policy_model"], device=None, dtype=dtype)[0] if reference else None
+    return model, ref_model, tokenizer
 
 
 def lora_config(settings: dict):
@@ -96,10 +113,9 @@ def train(settings: dict, name: str, pairs: datasets.Dataset | None = None, save
     runtime.seed_everything(settings["seed"])
     pairs = training_pairs(settings) if pairs is None else pairs
 
-    model, tokenizer = models.load_model(settings["policy_model"], device=device)
-    ref_model = models.load_model(settings["policy_model"], device=device)[0] if uses_reference(name) else None
     workdir = paths.run_dir(settings["name"], "align", f".{m.name}-trainer")
     config = make_config(name, hyper, workdir, device, settings["seed"], cfg["max_length"])
+    model, ref_model, tokenizer = load_for_training(settings, uses_reference(name))
     start = time.perf_counter()
     trainer = build_trainer(name, config, model, ref_model, tokenizer, pairs, peft_config=lora_config(settings),
                             ref_cache=paths.run_dir(settings["name"], "align", ".reference_logps"))
@@ -131,19 +147,23 @@ def train(settings: dict, name: str, pairs: datasets.Dataset | None = None, save
         "device": device, "processes": processes,
     }
     run = Run(result=result, history=history)
-    if save and not trainer.accelerator.is_main_process:  # one writer: the main process saves, the others wait
-        trainer.accelerator.wait_for_everyone()
+    if not save:
         return run
-    if save:
-        run.policy_dir = save_policy(trainer, tokenizer, policy_dir(settings["name"], name))
+    run.policy_dir = save_policy(trainer, tokenizer, policy_dir(settings["name"], name), settings)
+    if run.policy_dir is not None:  # the main process: it alone wrote the policy
         # the weights' identity, committed with the result: evaluations key their kept answers on it
-        result["policy_sha256"] = models.weights_digest(run.policy_dir)
+        result.update(saved_policy(run.policy_dir, history))
         shutil.rmtree(workdir, ignore_errors=True)
-        runs = paths.runs_dir()
-        result["policy_dir"] = str(run.policy_dir.relative_to(runs) if run.policy_dir.is_relative_to(runs) else run.policy_dir)
-        io.write_json(run.policy_dir / "training_log.json", history)
-        trainer.accelerator.wait_for_everyone()
     return run
+
+
+def saved_policy(folder: Path, history: list[dict]) -> dict:
+    """Keep the training log beside a saved policy; the policy's identity for the run's result (evaluations
+    key their kept answers on the digest) and its folder, relative to runs/ where it lies there."""
+    io.write_json(folder / "training_log.json", history)
+    runs = paths.runs_dir()
+    return {"policy_sha256": models.weights_digest(folder),
+            "policy_dir": str(folder.relative_to(runs) if folder.is_relative_to(runs) else folder)}
 
 
 def _tail_mean(history: list[dict], key: str, fraction: float = 0.25) -> float | None:
@@ -161,18 +181,54 @@ def _orpo_tokens(dataset: datasets.Dataset, rows_seen: int) -> int:
     return full * sum(per_row) + sum(per_row[:rest])
 
 
-def save_policy(trainer, tokenizer, target: Path) -> Path:
-    """The final policy only, as safetensors (LoRA merged into the base weights, so any loader can read it)."""
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    if hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)
-    return target
+def sharded(accelerator) -> bool:
+    """Whether each process holds only a shard of the weights (DeepSpeed ZeRO-3 or FSDP)."""
+    from accelerate.utils import DistributedType
+
+    plugin = accelerator.state.deepspeed_plugin
+    return (plugin is not None and plugin.zero_stage == 3) or accelerator.distributed_type == DistributedType.FSDP
+
+
+def save_policy(trainer, tokenizer, target: Path, settings, gather: bool | None = None) -> Path | None:
+    """The final policy only, as safetensors (LoRA merged into the base weights, so any loader can read it).
+
+    Every process calls it; the main process writes and gets `target`, the others get None. With sharded
+    weights (or `gather=True`) every process takes part in gathering the full state dict, which the main
+    process loads into a fresh base model carrying the same LoRA adapters, then merges."""
+    accelerator = trainer.accelerator
+    main = accelerator.is_main_process
+    if sharded(accelerator) if gather is None else gather:
+        state = accelerator.get_state_dict(trainer.model)  # a collective: every process must call it
+        model = _fresh_policy(settings, state) if main else None
+    else:
+        model = accelerator.unwrap_model(trainer.model) if main else None
+    if main:
+        if hasattr(model, "merge_and_unload"):
+            model = model.merge_and_unload()
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+    accelerator.wait_for_everyone()
+    return target if main else None
+
+
+def _fresh_policy(settings, state: dict):
+    """The policy model (with the profile's LoRA adapters, as the trainer wrapped it) holding `state`."""
+    model = models.load_model(settings["policy_model"], device=None, dtype=settings.align.dtype)[0]
+    peft_config = lora_config(settings)
+    if peft_config is not None:
+        from peft import get_peft_model
+
+        model = get_peft_model(model, peft_config)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    tied = {k for k in missing if k.endswith("lm_head.weight") and model.config.tie_word_embeddings}
+    if unexpected or set(missing) - tied:  # a gathered copy saves tied weights once; nothing else may lack
+        raise RuntimeError(f"gathered policy does not fit {settings['policy_model']}: missing "
+                           f"{sorted(set(missing) - tied)[:3]}, unexpected {sorted(unexpected)[:3]}")
+    return model
 
 
 TRAINING_PANELS = (("loss", "loss"), ("rewards/margins", "reward margin (chosen − rejected)"),
