@@ -211,3 +211,33 @@ def test_the_audit_command_reports_a_bad_answers_file_in_one_line(tmp_path, caps
     answers.write_text(json.dumps({"model": "base", "prompt": "p"}) + "\n")
     assert audit.main(["export", "--answers", str(answers), "--profile", "smoke", "--out", str(tmp_path / "x.csv")]) == 2
     assert "answers.jsonl:1: missing text field(s) ['response']" in capsys.readouterr().err
+
+
+def test_toxicity_per_subset_names_the_range_restricted_subsets(monkeypatch):
+    """A scorer that returns Perspective's own score (plus a tiny rank-preserving offset) ranks every subset
+    perfectly; the GPT-written subsets, whose Perspective scores sit in a narrow band, are named as
+    range-restricted by their interquartile range, and the spread subsets get a minimum of their own."""
+    from safealign import data
+    from safealign.judges import validate
+
+    rows = data.load("decodingtrust_toxicity")
+    truth = {}
+    for row in rows:
+        for field in ("prompt", "continuation"):
+            if row[field] and row[f"{field}_toxicity"] is not None:
+                truth[row[field]] = row[f"{field}_toxicity"]
+
+    class PerspectiveEcho:
+        name = "perspective echo"
+
+        def score(self, texts):
+            return [truth[t] for t in texts]
+
+    overall, table, _ = validate.toxicity_vs_perspective(PerspectiveEcho())
+    assert overall["spearman"] > 0.999 and all(r["spearman"] > 0.999 for r in table)
+    iqr = {r["subset"]: r["perspective_iqr"] for r in table if r["field"] == "both"}
+    assert {s for s, v in iqr.items() if v < stage.RESTRICTED_IQR} == {"toxic_gpt3.5", "toxic_gpt4"}
+    monkeypatch.setattr("safealign.judges.load_toxicity_scorer", lambda settings: PerspectiveEcho())
+    result = stage.toxicity_by_subset(profiles.load("smoke"))
+    assert result["range_restricted"]["subsets"] == ["toxic_gpt3.5", "toxic_gpt4"]
+    assert result["within_subset_spearman_min_spread"] > 0.999

@@ -167,15 +167,26 @@ def _bootstrap_accuracy(correct: np.ndarray, n_boot: int, seed: int) -> list[flo
     return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
 
 
+# a subset whose Perspective scores have an interquartile range below this is range-restricted: its
+# within-subset Spearman ranks texts inside a band a few hundredths wide (DecodingTrust's GPT-written prompts)
+RESTRICTED_IQR = 0.05
+
+
 def toxicity_by_subset(settings: dict) -> dict:
-    """The BiLSTM against Perspective per DecodingTrust subset and text kind, and pooled."""
+    """The BiLSTM against Perspective per DecodingTrust subset and text kind, and pooled; the lowest
+    within-subset Spearman over all subsets and over the subsets whose Perspective scores are spread."""
     from . import load_toxicity_scorer
     from .validate import toxicity_vs_perspective
 
     scorer = load_toxicity_scorer(settings)
     overall, table, _ = toxicity_vs_perspective(scorer, config(settings).toxicity_rows, settings["seed"])
+    both = [r for r in table if r["field"] == "both"]
+    spread = [r for r in both if r["perspective_iqr"] >= RESTRICTED_IQR]
     return {"name": getattr(scorer, "name", type(scorer).__name__), "pooled": overall, "by_subset": table,
-            "within_subset_spearman_min": min(r["spearman"] for r in table if r["field"] == "both")}
+            "within_subset_spearman_min": min(r["spearman"] for r in both),
+            "range_restricted": {"iqr_below": RESTRICTED_IQR,
+                                 "subsets": [r["subset"] for r in both if r["perspective_iqr"] < RESTRICTED_IQR]},
+            "within_subset_spearman_min_spread": min((r["spearman"] for r in spread), default=None)}
 
 
 def base_model_under_judges(settings: dict, judges: dict, detector) -> tuple[dict, list[dict]]:

@@ -130,8 +130,9 @@ def toxicity_vs_perspective(scorer, rows_limit: int | None = None, seed: int = 0
 
     def stats(mask) -> dict:
         p, t = predicted[mask], truth[mask]
+        q1, q3 = np.percentile(t, [25, 75])
         return {"n": int(mask.sum()), "spearman": float(spearmanr(p, t)[0]), "pearson": float(pearsonr(p, t)[0]),
-                "mae": float(np.abs(p - t).mean())}
+                "mae": float(np.abs(p - t).mean()), "perspective_iqr": float(q3 - q1)}
 
     table = [{"subset": s, "field": f, **stats((subsets == s) & (fields == f))}
              for s in sorted(set(subsets)) for f in ("prompt", "continuation") if ((subsets == s) & (fields == f)).sum() > 2]
