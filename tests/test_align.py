@@ -171,3 +171,23 @@ def test_a_policy_gathered_from_the_state_dict_is_the_policy_merged_in_memory(tm
     base = load_file(models.local_path(settings["policy_model"]) / "model.safetensors")
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
     assert any(not (a[k] == base[k]).all() for k in a if k in base)  # training moved the merged weights
+
+
+def test_qlora_trains_adapters_over_4bit_weights_and_saves_a_plain_full_precision_policy(scratch_runs):
+    """align.quantization: nf4 loads the frozen weights as bitsandbytes 4-bit layers (on CPU here); the saved
+    policy is the trained adapters merged into the unquantized base, readable without bitsandbytes."""
+    import torch
+    from safetensors.torch import load_file
+
+    settings = profiles.override(profiles.load("smoke"), {"align.quantization": "nf4", "align.hyper.max_steps": 2})
+    model, ref, _ = align.load_for_training(settings, reference=True)
+    assert model.is_loaded_in_4bit and ref.is_loaded_in_4bit
+    assert type(model.model.layers[0].self_attn.q_proj).__name__ == "Linear4bit"
+    run = align.train(settings, "dpo")
+    assert run.result["quantization"] == "nf4" and run.result["steps"] == 2
+    saved = load_file(run.policy_dir / "model.safetensors")
+    base = load_file(models.local_path(settings["policy_model"]) / "model.safetensors")
+    assert saved.keys() == base.keys() and all(t.dtype == torch.float32 for t in saved.values())
+    assert any(not torch.equal(saved[k], base[k]) for k in saved)  # the adapters were merged in
+    with pytest.raises(ValueError, match="align.quantization .* needs align.lora"):
+        align.quantization_config(profiles.override(settings, {"align.lora": None}))

@@ -33,7 +33,7 @@ import typing
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal, Optional, Union
 
 import yaml
 
@@ -243,6 +243,7 @@ class Align(Section):
     data: AlignData
     max_length: int
     dtype: Literal["float32", "bfloat16"]   # the weights of policy and reference as loaded for training
+    quantization: Optional[Literal["nf4"]]  # QLoRA: frozen weights stored in 4 bits (bitsandbytes), LoRA over them
     lora: Lora | None
     hyper: Hyper
     methods: dict[str, MethodOverrides]

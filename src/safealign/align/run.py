@@ -65,10 +65,41 @@ def load_for_training(settings, reference: bool = False):
     Call it after the run's TRL config exists: under DeepSpeed ZeRO-3 creating the config is what makes
     from_pretrained partition the weights as they load (zero3_init), so that N processes do not each
     load the whole model onto one GPU."""
-    dtype = settings.align.dtype
-    model, tokenizer = models.load_model(settings["policy_model"], device=None, dtype=dtype)
-    ref_model = models.load_model(settings["policy_model"], device=None, dtype=dtype)[0] if reference else None
+    dtype, quantized = settings.align.dtype, quantization_config(settings)
+    kwargs = {} if quantized is None else {"quantization_config": quantized, "device_map": {"": _process_device(settings)}}
+    model, tokenizer = models.load_model(settings["policy_model"], device=None, dtype=dtype, **kwargs)
+    ref_model = models.load_model(settings["policy_model"], device=None, dtype=dtype, **kwargs)[0] if reference else None
     return model, ref_model, tokenizer
+
+
+def quantization_config(settings):
+    """QLoRA (`align.quantization: nf4`): the frozen weights stored as 4-bit NormalFloat with double
+    quantisation (bitsandbytes), computed in `align.dtype`; the LoRA adapters train over them. None otherwise."""
+    if settings.align.quantization is None:
+        return None
+    if settings.align.lora is None:
+        raise ValueError(f"align.quantization of profile {settings.name!r} is {settings.align.quantization!r}, "
+                         "which needs align.lora: QLoRA trains LoRA adapters over frozen 4-bit weights")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise ImportError(f"align.quantization of profile {settings.name!r} needs bitsandbytes "
+                          "(pip install bitsandbytes; requirements-gpu-tools.txt pins it)") from None
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    dtype = getattr(torch, settings.align.dtype)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=dtype, bnb_4bit_quant_storage=dtype)
+
+
+def _process_device(settings):
+    """Where this process's quantized weights live: its own GPU, or the CPU."""
+    if runtime.device(settings) == "cpu":
+        return "cpu"
+    from accelerate import PartialState
+
+    return PartialState().local_process_index
 
 
 def lora_config(settings: dict):
@@ -136,6 +167,7 @@ def train(settings: dict, name: str, pairs: datasets.Dataset | None = None, save
         "method": m.name, "label": m.label, "trainer": type(trainer).__name__, "loss_type": m.loss_type,
         "source": m.source, "policy_model": settings["policy_model"], "profile": settings["name"],
         "hyperparameters": hyper, "lora": cfg.get("lora") or None, "max_length": cfg["max_length"],
+        "dtype": cfg["dtype"], "quantization": cfg["quantization"],
         "train_pairs_available": len(pairs), "steps": steps, "pairs_seen": steps * batch_pairs,
         "wall_s": round(wall, 1), "setup_s": round(setup_s, 1),
         "reference_pass": getattr(trainer, "reference_pass", "per step" if uses_reference(name) else "none"),
@@ -197,7 +229,12 @@ def save_policy(trainer, tokenizer, target: Path, settings, gather: bool | None 
     process loads into a fresh base model carrying the same LoRA adapters, then merges."""
     accelerator = trainer.accelerator
     main = accelerator.is_main_process
-    if sharded(accelerator) if gather is None else gather:
+    if settings.align.quantization is not None:  # QLoRA: the trained adapters merged into the unquantized base
+        from peft import get_peft_model_state_dict
+
+        adapters = get_peft_model_state_dict(accelerator.unwrap_model(trainer.model)) if main else None
+        model = _fresh_policy(settings, adapters=adapters) if main else None
+    elif sharded(accelerator) if gather is None else gather:
         state = accelerator.get_state_dict(trainer.model)  # a collective: every process must call it
         model = _fresh_policy(settings, state) if main else None
     else:
@@ -215,14 +252,19 @@ def save_policy(trainer, tokenizer, target: Path, settings, gather: bool | None 
     return target if main else None
 
 
-def _fresh_policy(settings, state: dict):
-    """The policy model (with the profile's LoRA adapters, as the trainer wrapped it) holding `state`."""
+def _fresh_policy(settings, state: dict | None = None, adapters: dict | None = None):
+    """The policy model in `align.dtype` (with the profile's LoRA adapters, as the trainer wrapped it) holding
+    `state` (every weight) or `adapters` (the LoRA weights only, over the base model's own weights)."""
     model = models.load_model(settings["policy_model"], device=None, dtype=settings.align.dtype)[0]
     peft_config = lora_config(settings)
     if peft_config is not None:
-        from peft import get_peft_model
+        from peft import get_peft_model, set_peft_model_state_dict
 
         model = get_peft_model(model, peft_config)
+        if adapters is not None:
+            if set_peft_model_state_dict(model, adapters).unexpected_keys:
+                raise RuntimeError(f"trained adapters do not fit {settings['policy_model']}'s LoRA ({settings.name})")
+            return model
     missing, unexpected = model.load_state_dict(state, strict=False)
     tied = {k for k in missing if k.endswith("lm_head.weight") and model.config.tie_word_embeddings}
     if unexpected or set(missing) - tied:  # a gathered copy saves tied weights once; nothing else may lack
