@@ -122,3 +122,22 @@ def test_the_fsdp_profile_launches_accelerate_with_its_config():
     assert yaml.safe_load(launch.config_path(settings).read_text())["fsdp_config"]["fsdp_version"] == 2
     assert str(launch.config_path(settings)) in cmd and cmd[cmd.index("--method") + 1] == "adpo"
     assert settings.align.dtype == "bfloat16" and profiles.load("cpu").align.dtype == "float32"
+
+
+@pytest.mark.slow
+def test_a_paper_b_trainer_runs_in_two_cpu_processes_like_one():
+    """A mixing point (paper B's SFT, TRL SFTTrainer) through the launcher: 2 processes x 1 row give the losses
+    of 1 process x 2 rows (tokens are averaged across processes), and the main process alone saves."""
+    from safealign import pipeline
+
+    pipeline.run("smoke", only=["data", "harm-types", "type-pools"])  # the type pools a mixture draws on
+    one = profiles.override(profiles.load("smoke"), {"mixing.hyper.per_device_train_batch_size": 2,
+                                                     "mixing.hyper.max_steps": 3})
+    two = profiles.override(one, {"launch.num_processes": 2, "mixing.hyper.per_device_train_batch_size": 1})
+    single = launch.train(one, "mixing-fine-s0")
+    multi = launch.train(two, "mixing-fine-s0")
+    assert (single.result["processes"], multi.result["processes"]) == (1, 2)
+    assert multi.result["steps"] == single.result["steps"] == 3
+    assert [r["loss"] for r in multi.history] == pytest.approx([r["loss"] for r in single.history], rel=1e-4)
+    assert len({r["loss"] for r in single.history}) == 3                        # the policy moved
+    assert (multi.policy_dir / "model.safetensors").exists() and multi.result["policy_sha256"]
