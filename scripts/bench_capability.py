@@ -10,7 +10,7 @@ import argparse
 import time
 
 from safealign import models, profiles, runtime
-from safealign.evaluate import capability
+from safealign.capability import benchmarks as capability
 from safealign.generate.backend import HFBackend
 
 

@@ -5,7 +5,7 @@ the lettered multiple-choice format (MCF): the options are listed in the questio
 continuations are the letters " A" ... " D". SmolLM2's model card reports CommonsenseQA from the SmolLM
 evaluation suite (lighteval), which scores the cloze format (CF): the bare question, each option's text as the
 continuation, acc_norm (log-likelihood per character). This script scores the same questions in three formats
-through lm-eval 0.4.13 (evaluate.harness, the engine of the gpu profile) and prints accuracy with its stderr:
+through lm-eval 0.4.13 (capability.harness, the engine of the gpu profile) and prints accuracy with its stderr:
 
   mcf            the shipped items: "Question: ...\\nChoices:\\nA. ...\\nAnswer:" + " A" | " B" | ...
   cloze-smollm   the SmolLM suite's form: the question alone + " <option text>" (the book's items since
@@ -25,8 +25,8 @@ import tempfile
 import time
 
 from safealign import data, models
-from safealign.evaluate import capability, harness
-from safealign.evaluate.capability import MCItem
+from safealign.capability import benchmarks as capability, harness
+from safealign.capability.benchmarks import MCItem
 
 
 def formats(n: int, seed: int) -> dict[str, list[MCItem]]:

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from safealign.evaluate import capability as cap
+from safealign.capability import benchmarks as cap
 from safealign import models
 
 
@@ -178,3 +178,13 @@ def test_generation_tasks_go_through_the_backends_generate():
     result, records = cap.gsm8k_score(Backend().generate, 3, 16, 2, 0)
     assert result == {k: out["gsm8k"][k] for k in result} and len(records) == 3
     assert result["exact_match"] == sum(r["correct"] for r in records) / 3
+
+
+def test_kept_capability_scores_are_keyed_on_the_capability_code_alone():
+    """The answer cache keys capability scores on the code that computes them and what it imports: a change to a
+    judge, a trainer or the evaluation's other benchmarks must not recompute every model's capability."""
+    from safealign import digest
+
+    keyed = digest.closure(["capability.benchmarks", "capability.harness", "generate.hf"])
+    assert "capability.benchmarks" in keyed and "data.loaders" in keyed
+    assert not [m for m in keyed if m.split(".")[0] in ("align", "judges", "evaluate", "models", "report", "risk")]

@@ -1,9 +1,9 @@
-"""lm-eval on the book's own multiple-choice items (evaluate.harness): the gpu profile's capability path."""
+"""lm-eval on the book's own multiple-choice items (capability.harness): the gpu profile's capability path."""
 
 import pytest
 
-from safealign.evaluate import capability, harness
-from safealign.evaluate.capability import MCItem
+from safealign.capability import benchmarks as capability, harness
+from safealign.capability.benchmarks import MCItem
 
 
 def test_an_item_becomes_one_document_with_its_continuations_verbatim():

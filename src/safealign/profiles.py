@@ -303,13 +303,13 @@ class LmEval(Section):
     """lm-eval, the capability engine: `model` hf (the policy already in memory) | vllm (the saved policy)."""
     model: str
     batch_size: int
-    engine_args: dict[str, int | float | str]  # vllm: evaluate.harness.VLLM_ENGINE_KEYS; hf: nothing
+    engine_args: dict[str, int | float | str]  # vllm: capability.harness.VLLM_ENGINE_KEYS; hf: nothing
 
 
 @section
 class General(Section):
     max_length: int
-    engine: str  # who scores the multiple-choice tasks: lm-eval | book (evaluate.capability's own scorer)
+    engine: str  # who scores the multiple-choice tasks: lm-eval | book (capability.benchmarks' own scorer)
     lm_eval: LmEval
     tasks: dict[str, Task]
 

@@ -7,7 +7,7 @@
   and the rate per source;
 - ALERT S ("natural" in paper B's figures): Def. 4 on the evaluation chapter's ALERT sample (stratified bootstrap);
 - over-refusal: the refusal detector's rate on XSTest's safe prompts and on CoCoNot's contrast prompts;
-- general: GSM8K exact match (generated) and log-likelihood multiple choice (evaluate.capability);
+- general: GSM8K exact match (generated) and log-likelihood multiple choice (capability.benchmarks);
 - diversity of the safe answers (paper B's Figure 4): distinct-1/2 and the share of templated refusals.
 Answers are kept in book/answers/<profile>/paper_b/<name>.json, keyed by the weights' digest, so a re-run
 with other judges re-scores without generating. Sizes: profiles.yaml section `paper_b_eval`.
@@ -40,7 +40,7 @@ class PaperBEvalSettings(Section):
     alert_per_category: int | None  # ALERT prompts per fine category for S (None = all)
     gsm8k: int                   # GSM8K test items (general ability, generated)
     gsm8k_max_new_tokens: int
-    mc_tasks: dict[str, int]     # log-likelihood tasks of evaluate.capability -> items
+    mc_tasks: dict[str, int]     # log-likelihood tasks of capability.benchmarks -> items
     template_words: int          # an answer's opening = its first this many words ...
     template_min_count: int      # ... templated when at least this many answers share it
 
@@ -133,7 +133,8 @@ def evaluate_policy(settings, name: str, backend, test_pools: Mapping[str, Seque
     """Every measure above for the model behind generation `backend` (its weights load only on a cache miss;
     `evaluate.run.policy_backend` for the base model and aligned methods, `folder_backend` for a folder)."""
     from .. import judges
-    from .capability import HEADLINE_METRIC, MC_BUILDERS, gsm8k_score, score_mc_tasks
+    from ..capability.benchmarks import HEADLINE_METRIC, MC_BUILDERS, gsm8k_score, score_mc_tasks
+    from ..capability.harness import lm_eval_version
 
     cfg, ecfg, seed = settings.paper_b_eval, settings.eval, settings.seed
     common = {**ecfg.common, "max_new_tokens": cfg.max_new_tokens}
@@ -164,8 +165,9 @@ def evaluate_policy(settings, name: str, backend, test_pools: Mapping[str, Seque
     for task, n in cfg.mc_tasks.items():
         items = MC_BUILDERS[task]({"n": n, "shots": 0}, seed)
         result["general"][task] = {**cache.get_or_run(
-            f"mc:{task}", ["evaluate.capability", "evaluate.harness"],
-            {"task": task, "n": n, "seed": seed, "engine": ecfg.general.engine, "lm_eval": ecfg.general.lm_eval.to_dict()},
+            f"mc:{task}", ["capability.benchmarks", "capability.harness"],
+            {"task": task, "n": n, "seed": seed, "engine": ecfg.general.engine, "lm_eval": ecfg.general.lm_eval.to_dict(),
+             "lm_eval_version": lm_eval_version()},
             lambda items=items, task=task: score_mc_tasks(backend, {task: items}, ecfg.general, seed)[task]),
             "metric": HEADLINE_METRIC[task]}
     result["answer_cache"] = {"hits": cache.hits, "misses": cache.misses, "model_loaded": backend.loaded}

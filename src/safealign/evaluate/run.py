@@ -411,7 +411,7 @@ def evaluate_model(profile: str, model_name: str, settings: dict, device: str = 
     same answers without loading the model, generating or training. S and ASR are also computed under the
     judges named in eval.other_safety_judges (judge sensitivity).
     """
-    from . import capability
+    from ..capability import benchmarks as capability, harness
     from .. import judges
     from ..generate.answer_cache import AnswerCache
 
@@ -447,8 +447,9 @@ def evaluate_model(profile: str, model_name: str, settings: dict, device: str = 
     records += rec
     with _timed(timings, "general", cache, generated):
         result["general"] = cache.get_or_run(
-            "general", ["evaluate.capability", "evaluate.harness", "generate.hf"],
-            {"cfg": cfg["general"], "seed": seed, "batch_size": cfg["common"]["batch_size"]},
+            "general", ["capability.benchmarks", "capability.harness", "generate.hf"],
+            {"cfg": cfg["general"], "seed": seed, "batch_size": cfg["common"]["batch_size"],
+             "lm_eval": harness.lm_eval_version()},
             lambda: capability.evaluate_all(backend, cfg["general"], seed, cfg["common"]["batch_size"]))
     result["seconds"] = timings  # this run (short when the answers came from the cache)
     result["generation_seconds"] = generated  # what producing the answers took, when they were produced

@@ -9,7 +9,7 @@ answers in seconds.
 
     cache = AnswerCache(path, backend)
     answers = cache.generate(prompts, max_new_tokens=48)          # like backend.generate
-    scores = cache.get_or_run("general", ["evaluate.capability"], inputs, lambda: ...)
+    scores = cache.get_or_run("general", ["capability.benchmarks"], inputs, lambda: ...)
     cache.save(keep_only_used=True)
 """
 

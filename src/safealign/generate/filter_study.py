@@ -171,7 +171,7 @@ def measure(profile: str, model: str, settings, store, k: int | None, weight: fl
     """One model under one filter setting (k None = off): ALERT S and its per-type split, and unless
     `alert_only` safety per type on the type pools' test prompts, over-refusal and GSM8K; seconds per new
     token as recorded when the answers were generated."""
-    from ..evaluate.capability import gsm8k_score
+    from ..capability.benchmarks import gsm8k_score
     from ..evaluate.paper_b import safety_by_type
     from ..evaluate.run import run_alert, run_over_refusal
 

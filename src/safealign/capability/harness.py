@@ -1,12 +1,12 @@
 """General capability through lm-evaluation-harness: `--model vllm` on the gpu profile, `--model hf` here.
 
-The book's own scorer (evaluate.capability) builds every multiple-choice item from the shipped benchmark
+The book's own scorer (capability.benchmarks) builds every multiple-choice item from the shipped benchmark
 copies in lm-eval's prompt formats. This module hands exactly those items to lm-eval, as one local task per
 benchmark over a JSON-lines copy of the items, so the two scorers answer the same questions and can be
 checked against each other (tests/test_harness.py: same predictions on SmolLM2), and so a GPU machine
 scores them with lm-eval's vLLM model (tensor and data parallel) without reaching the hub:
 
-    items = capability.MC_BUILDERS["arc_easy"](task_cfg, seed)
+    items = benchmarks.MC_BUILDERS["arc_easy"](task_cfg, seed)
     scores = run({"arc_easy": items}, "vllm", model_args("vllm", "Qwen/Qwen2-7B-Instruct",
                  {"tensor_parallel_size": 2}), workdir)      # {"arc_easy": {"acc": ..., "acc_norm": ..., "n": ...}}
 
@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from .capability import MCItem
+from .benchmarks import MCItem
 
 MODEL_KINDS = ("hf", "vllm")
 # model_args lm-eval's vLLM model takes from the profile's engine settings (lm_eval/models/vllm_causallms.py)
