@@ -263,7 +263,7 @@ def _grpo_trainer(settings, pairs, reward, tally, workdir, device, masked: bool)
     from trl import GRPOConfig, GRPOTrainer
 
     from .appo import adaptive_grpo_class, sequence_reward
-    from .run import load_for_training, lora_config
+    from .run import common_arguments, load_for_training, lora_config
 
     cfg = settings.adaptive.po
     hyper = cfg.to_dict()
@@ -293,7 +293,7 @@ def _sft_trainer(settings, pairs, reward, tally, workdir, device, masked: bool):
     from trl import SFTConfig, SFTTrainer
 
     from .ars import AVOID, masked_sft_class
-    from .run import load_for_training, lora_config
+    from .run import common_arguments, load_for_training, lora_config
 
     cfg = settings.adaptive.rs
     prompts = [p[0]["content"] for p in pairs["prompt"]][: cfg.prompts or None]
