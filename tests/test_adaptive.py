@@ -91,3 +91,59 @@ def test_best_of_n_keeps_the_highest_pooled_reward_and_is_seeded_and_cached(tiny
     assert len(cached) == 1
     cached[0].unlink()
     assert adaptive.best_of_n_samples(settings, prompts, ParityReward()) == samples  # the same seed, the same samples
+
+
+BEST_OF_N_SCRIPT = '''
+import json, os, sys
+from accelerate import PartialState
+from safealign import profiles
+from safealign.align import adaptive
+
+class CountingParity:
+    identity = {"reward": "parity"}
+    calls = 0
+    def per_token(self, prompt_ids, completion_ids):
+        CountingParity.calls += 1
+        return [1.0 if t % 2 == 0 else -1.0 for t in completion_ids]
+
+settings = profiles.override(profiles.load("smoke"), {"adaptive.rs.batch_size": 2})
+prompts = json.loads(sys.argv[1])
+reward = CountingParity()
+samples = adaptive.best_of_n_samples(settings, prompts, reward)
+state = PartialState()
+with open(os.path.join(sys.argv[2], f"calls-{state.process_index}.json"), "w") as f:
+    json.dump(reward.calls, f)
+if state.is_main_process:
+    with open(os.path.join(sys.argv[2], "samples.json"), "w") as f:
+        json.dump(samples, f)
+'''
+
+
+@pytest.mark.slow
+def test_best_of_n_in_two_processes_samples_what_one_process_samples_each_doing_half(tmp_path, monkeypatch):
+    """Launched RS / ARS runs call best_of_n_samples on every process: the generation batches are dealt out
+    (batch 2 prompts: process 0 samples batches 0 and 2, process 1 batch 1), the main process gathers and
+    writes, and the samples equal one process's, seed for seed."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from safealign import profiles
+
+    prompts = ["Hi.", "Tell me a joke.", "How do I cook rice?", "Name a colour.", "What is two plus two, please?"]
+    script = tmp_path / "best_of_n.py"
+    script.write_text(BEST_OF_N_SCRIPT)
+    out = tmp_path / "two"
+    out.mkdir()
+    env = {**os.environ, "SAFEALIGN_RUNS_DIR": str(tmp_path / "runs-two")}
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node",
+                    "2", str(script), json.dumps(prompts), str(out)], check=True, env=env, timeout=600)
+
+    monkeypatch.setenv("SAFEALIGN_RUNS_DIR", str(tmp_path / "runs-one"))
+    settings = profiles.override(profiles.load("smoke"), {"adaptive.rs.batch_size": 2})
+    single = adaptive.best_of_n_samples(settings, prompts, ParityReward())
+    assert json.loads((out / "samples.json").read_text()) == single
+    n = settings.adaptive.rs.n
+    calls = [json.loads((out / f"calls-{rank}.json").read_text()) for rank in (0, 1)]
+    assert calls == [3 * n, 2 * n]  # 5 prompts in batches of 2: process 0 scores 2 + 1 prompts, process 1 scores 2

@@ -186,36 +186,66 @@ def answer_ids(tokenizer, prompt: str, answer: str) -> tuple[list[int], list[int
 
 def best_of_n_samples(settings, prompts: list[str], reward, device: str = "cpu") -> list[dict]:
     """Per prompt: N sampled answers of the policy model, their pooled rewards, and the best one with its
-    token ids and token rewards. Cached under runs/<profile>/align/.best_of_n (both branches read the file)."""
-    from ..generate import hf
-    from .ars import best_of_n
+    token ids and token rewards. Cached under runs/<profile>/align/.best_of_n (both branches read the file).
+
+    Every process of a launched run calls it. The generation batches (hf.generate's, by prompt length) are
+    dealt out to the processes in turn, each batch sampled with the seed one process would give it, and the
+    main process gathers and writes: N processes sample what one process samples, each doing 1/N of it."""
+    from accelerate import PartialState
+    from accelerate.utils import broadcast_object_list, gather_object
 
     cfg = settings.adaptive.rs
     key = hashlib.sha256(json.dumps({"prompts": prompts, "rs": cfg.to_dict(), "pooling": settings.adaptive.pooling,
                                      "model": settings["policy_model"], "reward": reward.identity,
                                      "seed": settings.seed}, sort_keys=True, default=str).encode()).hexdigest()[:24]
     path = paths.run_dir(settings.name, "align", ".best_of_n") / f"{key}.json"
-    if not path.exists():
-        model, tokenizer = models.load_model(settings["policy_model"], device=device)
-        candidates = hf.generate(model, tokenizer, prompts, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size,
-                                 do_sample=True, temperature=cfg.temperature, num_return_sequences=cfg.n,
-                                 seed=settings.seed, desc="best-of-N samples")
-        rows, scores = [], []
-        from tqdm.auto import tqdm
+    state = PartialState(cpu=device == "cpu")  # the trainer's config made it already in a launched run
+    cached = [path.exists()]
+    if state.num_processes > 1:
+        broadcast_object_list(cached)  # the main process decides for all, so none waits in a gather alone
+    if not cached[0]:
+        rows = _sampled_rows(settings, prompts, reward, state.device if state.num_processes > 1 else device,
+                             state.process_index, state.num_processes)
+        if state.num_processes > 1:
+            rows = gather_object(rows)
+        if state.is_main_process:
+            io.write_json(path, [row for _, row in sorted((r.pop("index"), r) for r in rows)])
+        state.wait_for_everyone()
+    return io.read_json(path)
 
-        for prompt, cands in tqdm(list(zip(prompts, candidates)), desc="reward of each candidate", leave=False):
+
+def _sampled_rows(settings, prompts: list[str], reward, device, rank: int, world: int) -> list[dict]:
+    """Process `rank` of `world`'s share of best_of_n_samples: batches rank, rank + world, ... of the prompts
+    sorted by chat-text length, each generated as hf.generate generates it in one call (same batch, same seed)."""
+    from accelerate import PartialState
+    from tqdm.auto import tqdm
+
+    from ..generate import hf
+    from .ars import best_of_n
+
+    cfg = settings.adaptive.rs
+    with PartialState().main_process_first():  # an offline model is written on first use: by one process
+        model, tokenizer = models.load_model(settings["policy_model"], device=device)
+    texts = hf.chat_inputs(tokenizer, prompts)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    starts = range(0, len(order), cfg.batch_size)[rank::world]
+    rows = []
+    for start in tqdm(starts, desc=f"best-of-N samples (process {rank + 1}/{world})", unit="batch"):
+        idx = order[start:start + cfg.batch_size]
+        batch = [prompts[i] for i in idx]
+        candidates = hf.generate(model, tokenizer, batch, max_new_tokens=cfg.max_new_tokens, batch_size=len(idx),
+                                 do_sample=True, temperature=cfg.temperature, num_return_sequences=cfg.n,
+                                 seed=settings.seed + start, desc="sampling")
+        for i, prompt, cands in zip(idx, batch, candidates):
             cands = [cands] if isinstance(cands, str) else cands
             tokenized = [answer_ids(tokenizer, prompt, c) for c in cands]
             per_token = [reward.per_token(p, a) for p, a in tokenized]
-            scores.append([pooled(r, settings.adaptive.pooling) for r in per_token])
-            rows.append({"prompt": prompt, "candidates": cands, "tokenized": tokenized, "per_token": per_token})
-        out = []
-        for row, s, best in zip(rows, scores, best_of_n([r["candidates"] for r in rows], scores)):
-            out.append({"prompt": row["prompt"], "candidates": row["candidates"], "scores": s, "best": best,
-                        "answer": row["candidates"][best], "prompt_ids": row["tokenized"][best][0],
-                        "answer_ids": row["tokenized"][best][1], "token_rewards": row["per_token"][best]})
-        io.write_json(path, out)
-    return io.read_json(path)
+            scores = [pooled(r, settings.adaptive.pooling) for r in per_token]
+            best = best_of_n([cands], [scores])[0]
+            rows.append({"index": i, "prompt": prompt, "candidates": cands, "scores": scores, "best": best,
+                         "answer": cands[best], "prompt_ids": tokenized[best][0], "answer_ids": tokenized[best][1],
+                         "token_rewards": per_token[best]})
+    return rows
 
 
 def sft_rows(samples: list[dict], mask: MaskSettings | None) -> list[dict]:
@@ -296,6 +326,10 @@ def _sft_trainer(settings, pairs, reward, tally, workdir, device, masked: bool):
     from .run import common_arguments, load_for_training, lora_config
 
     cfg = settings.adaptive.rs
+    # the config first: it sets up the processes of a launched run, among which best-of-N deals its batches
+    config = SFTConfig(**common_arguments(workdir, device, settings.seed, settings.align.max_length), learning_rate=cfg.learning_rate,
+                       num_train_epochs=cfg.num_train_epochs, per_device_train_batch_size=cfg.per_device_train_batch_size,
+                       lr_scheduler_type="linear", warmup_steps=0)
     prompts = [p[0]["content"] for p in pairs["prompt"]][: cfg.prompts or None]
     samples = best_of_n_samples(settings, prompts, reward, device)
     mask = settings.adaptive.mask.settings() if masked else None
@@ -307,9 +341,6 @@ def _sft_trainer(settings, pairs, reward, tally, workdir, device, masked: bool):
         tally.counts[-1] += int(avoided.sum())
     tally.counts[0] += sum(len(s["answer_ids"]) for s in samples) - tally.counts[1] - tally.counts[-1]
     hyper = {k: cfg[k] for k in ("learning_rate", "num_train_epochs", "per_device_train_batch_size", "unlikelihood_weight")}
-    config = SFTConfig(**common_arguments(workdir, device, settings.seed, settings.align.max_length), learning_rate=cfg.learning_rate,
-                       num_train_epochs=cfg.num_train_epochs, per_device_train_batch_size=cfg.per_device_train_batch_size,
-                       lr_scheduler_type="linear", warmup_steps=0)
     model, _, tokenizer = load_for_training(settings)
     trainer = masked_sft_class(SFTTrainer)(model=model, args=config, train_dataset=datasets.Dataset.from_list(rows),
                                            processing_class=tokenizer, peft_config=lora_config(settings),
