@@ -47,7 +47,12 @@ def test_the_cost_page_reads_the_committed_cpu_runs():
     assert "Utilisation fitted on dpo" in page and "Qwen2-7B" in page and "Falcon-11B" in page
     assert "| dpo | " in page and "| orpo | " in page
     assert "## Generation, checked on this machine" in page and "| base: 880 prompts, greedy" in page
-    assert "## Paper B's stages on the gpu profile" in page and "| mixing-<point> (mean of the points) | 27 |" in page
+    from safealign import profiles
+    from safealign.data import mixing
+
+    points = len(mixing.sweep(profiles.load("gpu").mixing.grid.to_dict()))
+    assert "## Paper B's stages on the gpu profile" in page and f"| mixing-<point> (mean of the points) | {points} |" in page
+    assert "8,000 general rows" in page and "GRPO over every training prompt" in page
 
 
 def test_generation_batches_pad_prompts_and_decode_until_the_longest_answer_ends():

@@ -146,3 +146,24 @@ def test_a_no_gain_claim_is_contradicted_only_by_a_resolved_gain_and_unrun_point
     pick = lambda rows: {r["claim (paper B §3.1, §4.1)"]: r["verdict"] for r in rows if r["measure"] == "IHD"}  # noqa: E731
     assert pick(flat)[saturates] == "not contradicted" and pick(rising)[saturates] == "contradicted"
     assert pick(flat)["more safety data makes the model safer on IHD (Fig. 2)"] == "not run"   # fig2-0 never ran
+
+
+def test_the_gpu_profile_runs_every_point_of_a_larger_study_that_the_shipped_pools_can_fill():
+    """The gpu profile scales paper B's study to the shipped general pool (8,000 rows) and is a stage per point.
+    Every point must be buildable from the type pools the shipped data give: the cpu run's pool sizes, split
+    again at the gpu profile's test_per_type (at most half a type's prompts are test)."""
+    import json
+
+    from safealign import paths, pipeline, profiles
+
+    gpu = profiles.load("gpu")
+    points = mixing.sweep(gpu.mixing.grid.to_dict())
+    stages = [s.name for s in pipeline.stages("gpu") if s.name.startswith("mixing-") and s.name != "mixing-study"]
+    assert stages == [f"mixing-{p.name}" for p in points] and len(points) > len(profiles.load("cpu").mixing.stages)
+    assert gpu.mixing.grid.general <= 8503                                   # LIMA (1,030) + GSM8K train (7,473)
+    shipped = json.loads((paths.results_dir("cpu") / "type_pools.json").read_text())["pools"]
+    total = {t: shipped[t]["train"] + shipped[t]["test"] for t in mixing.HARM_TYPES}
+    train = {t: n - min(gpu.type_pools.test_per_type, n // 2) for t, n in total.items()}
+    for p in points:
+        for kind, n in p.safety.items():
+            assert n <= (sum(train.values()) if kind == mixing.UNSELECTED else train[kind]), (p.name, kind, n, train)

@@ -192,15 +192,17 @@ def _paper_b_stages(gpu, pairs: int, evaluation: dict) -> list[str]:
     rows_trained = sum(pt.general + pt.safety_rows for pt in points) * m.hyper.num_train_epochs
     po, rs = gpu.adaptive.po, gpu.adaptive.rs
     rs_prompts = rs.prompts or pairs  # null = every training pair's prompt: at most one per pair
+    po_prompts = po.prompts or pairs
     b = gpu.paper_b_eval
     alert_all = evaluation["safety_score"]["population"]
     categories = len(evaluation["safety_score"].get("by_category") or {})
     alert = alert_all if b.alert_per_category is None or not categories else min(alert_all, b.alert_per_category * categories)
-    judged = 3 * (b.per_type or 0) + alert + evaluation["over_refusal"]["population"] + b.coconot_contrast
+    per_type = b.per_type or gpu.type_pools.test_per_type  # null = a type's whole test pool: at most test_per_type
+    judged = 3 * per_type + alert + evaluation["over_refusal"]["population"] + b.coconot_contrast
     rows = [
         row("mixing-<point> (mean of the points)", len(points), rows_trained * m.max_length / len(points), 0, 0),
-        row("align-grpo / align-appo (each)", 2, po.prompts * po.num_generations * (PROMPT_TOKENS + po.max_completion_length)
-            * po.num_train_epochs, po.prompts * po.num_generations, po.max_completion_length),
+        row("align-grpo / align-appo (each)", 2, po_prompts * po.num_generations * (PROMPT_TOKENS + po.max_completion_length)
+            * po.num_train_epochs, po_prompts * po.num_generations, po.max_completion_length),
         row("align-rs / align-ars (each; ARS reuses RS's samples)", 2, rs_prompts * (PROMPT_TOKENS + rs.max_new_tokens)
             * rs.num_train_epochs, rs_prompts * rs.n, rs.max_new_tokens, prefilled=rs_prompts * rs.n * (PROMPT_TOKENS + rs.max_new_tokens)),
         row("paper-b-eval-<model> (each)", len(b.models), 0, judged, b.max_new_tokens,
@@ -208,9 +210,9 @@ def _paper_b_stages(gpu, pairs: int, evaluation: dict) -> list[str]:
         row("paper-b-eval-<model>: GSM8K (each)", len(b.models), 0, b.gsm8k, b.gsm8k_max_new_tokens),
     ]
     return ["## Paper B's stages on the gpu profile", "",
-            f"Qwen2-7B (paper B's model) at the gpu profile's own sizes for paper B's sections — which are the cpu "
-            f"profile's, except ALERT in full (the gpu profile does not yet scale paper B's data study up): the mixing grid's {len(points)} points of {m.grid.general} general rows, "
-            f"{po.prompts} GRPO prompts, RS over every training prompt (at most {rs_prompts:,}). Upper bounds: every "
+            f"Qwen2-7B (paper B's model) at the gpu profile's own sizes for paper B's sections (profiles.yaml says how "
+            f"they scale paper B's down to the shipped data): the mixing grid's {len(points)} points of {m.grid.general:,} general rows, "
+            f"GRPO over {'every training prompt' if po.prompts is None else f'{po.prompts:,} prompts'} (at most {po_prompts:,}), RS over every training prompt (at most {rs_prompts:,}). Upper bounds: every "
             f"training row at its length limit ({m.max_length} tokens for a mixture row), prompts of {PROMPT_TOKENS} "
             "tokens, every answer at its token limit. Judged or scored rows add a 2N forward per token (the harm judge "
             "or the token reward); RS's sampling (n answers per prompt, scored) is counted once per run though ARS "

@@ -69,7 +69,7 @@ class MaskSection(Section):
 
 @section
 class PolicyOptimisation(Section):
-    prompts: int                  # D_Safety training prompts (of align.data's pairs)
+    prompts: int | None           # D_Safety training prompts (of align.data's pairs; null = every pair's prompt)
     num_generations: int          # completions per prompt (GRPO's group)
     max_completion_length: int
     temperature: float
