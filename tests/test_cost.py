@@ -47,6 +47,8 @@ def test_the_cost_page_reads_the_committed_cpu_runs():
     assert "Utilisation fitted on dpo" in page and "Qwen2-7B" in page and "Falcon-11B" in page
     assert "| dpo | " in page and "| orpo | " in page
     assert "## Generation, checked on this machine" in page and "| base: 880 prompts, greedy" in page
+    assert "| paper B, Table 1's policies | " in page and "| paper B, mixing points | " in page   # paper_b/ answers
+    assert "filtering:" not in page and "paper_b/base:" not in page                              # summed, not listed
     from safealign import profiles
     from safealign.data import mixing
 

@@ -223,15 +223,23 @@ def _paper_b_stages(gpu, pairs: int, evaluation: dict) -> list[str]:
          "FLOPs per run", "training minutes per run", "decode minutes per run (batch 256)"], rows) + [""]
 
 
+# answer caches whose generate calls the plain rule describes: paper A's (<model>.json) and paper B's evaluations
+# (paper_b/<model or mixing point>.json). Not filtering/: its calls carry a logits processor (reward passes, store
+# lookups per step) that the rule does not count.
+GENERATION_CHECKED = ("*.json", "paper_b/*.json")
+
+
 def recorded_generation_calls(profile: str, tokenizer, models: list[str] | None = None) -> list:
-    """Every greedy or sampled `generate` call kept in the answer cache (book/answers/<profile>/<model>.json) with
-    its recorded seconds, as `cost.GenerationCall`s: the batches rebuilt as `generate.hf.generate` formed them."""
+    """Every greedy or sampled `generate` call kept in the answer caches (book/answers/<profile>/<model>.json and
+    paper_b/<name>.json) with its recorded seconds, as `cost.GenerationCall`s: the batches rebuilt as
+    `generate.hf.generate` formed them. `models`: names relative to the folder, without .json."""
     from . import cost
     from .generate.hf import chat_inputs
 
     calls = []
     folder = paths.answers_dir(profile)
-    names = models if models is not None else sorted(p.stem for p in folder.glob("*.json"))
+    names = models if models is not None else [str(p.relative_to(folder).with_suffix(""))
+                                               for pattern in GENERATION_CHECKED for p in sorted(folder.glob(pattern))]
     for model in names:
         entries = _read(folder / f"{model}.json") or {}
         for entry in entries.values():
@@ -253,7 +261,8 @@ def recorded_generation_calls(profile: str, tokenizer, models: list[str] | None 
 
 
 def _generation_check(profile: str, shape) -> list[str]:
-    """The generation FLOP rule fitted on one recorded call and checked on every other (markdown lines)."""
+    """The generation FLOP rule fitted on one recorded call and checked on every other (markdown lines): paper A's
+    calls one by one, paper B's (8 policies and every mixing point) summed up by group."""
     from . import cost, models, profiles
 
     tokenizer = models.load_tokenizer(profiles.load(profile).policy_model)
@@ -263,15 +272,34 @@ def _generation_check(profile: str, shape) -> list[str]:
     fit_on = max(range(len(calls)), key=lambda i: calls[i].sequences if calls[i].label.startswith("base:") else -1)
     utilisation = cost.calibrate_generation(calls, shape, fit_on)
     rows = cost.check_generation(calls, shape, utilisation)
+    paper_a = [r for r in rows if not r["call"].startswith("paper_b/")]
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        if r["call"].startswith("paper_b/"):
+            name = r["call"].removeprefix("paper_b/")
+            groups.setdefault("paper B, mixing points" if name.startswith("mixing-") else "paper B, Table 1's policies",
+                              []).append(r)
     ratios = sorted(r["predicted / measured"] for r in rows)
     lines = ["## Generation, checked on this machine", "",
              f"The generation rule (2N per prompt token, 2N plus attention per generated token, every sequence of a "
              f"padded batch computed until its longest answer ends) fitted on one recorded call, `{calls[fit_on].label}`: "
              f"utilisation **{utilisation:.3f}** of the fp32 peak, then used to predict every other generation call kept "
-             f"in `book/answers/{profile}/` from its recorded seconds ({len(rows)} calls).", ""]
+             f"in `book/answers/{profile}/` and its `paper_b/` from its recorded seconds ({len(rows)} calls; the filtered "
+             "answers are left out, their decoding does more per token than the rule counts). Paper A's calls:", ""]
     lines += _table(["call", "sequences", "batches", "decoding steps", "measured s", "predicted s", "predicted / measured"],
-                    [list(r.values()) for r in rows]) + [""]
-    lines += [f"Predicted / measured ranges from {ratios[0]} to {ratios[-1]} (median {ratios[len(ratios) // 2]}). "
+                    [list(r.values()) for r in paper_a]) + [""]
+    if groups:
+        summary = []
+        for group, members in groups.items():
+            r = sorted(m["predicted / measured"] for m in members)
+            measured, predicted = sum(m["measured_s"] for m in members), sum(m["predicted_s"] for m in members)
+            summary.append([group, len(members), sum(m["sequences"] for m in members), round(measured, 1),
+                            round(predicted, 1), round(predicted / measured, 2), f"{r[0]} to {r[-1]} (median {r[len(r) // 2]})"])
+        lines += ["Paper B's calls, by group (each call predicted as above):", ""]
+        lines += _table(["calls of", "calls", "sequences", "measured s", "predicted s", "predicted / measured (sums)",
+                         "predicted / measured per call"], summary) + [""]
+    lines += [f"Over every call, predicted / measured ranges from {ratios[0]} to {ratios[-1]} (median "
+              f"{ratios[len(ratios) // 2]}). "
               "A ratio below 1 is a call slower than the rule says: small and short calls run further from the peak than "
               "the large call the rule was fitted on, and calls that shared the cores with other jobs took longer. A ratio "
               "above 1 is a faster call: prefill (a long system prompt) runs nearer the peak than decoding. The spread is "
