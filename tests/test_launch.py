@@ -60,7 +60,9 @@ def test_bad_launch_settings_are_named():
 @pytest.mark.slow
 def test_two_cpu_processes_train_like_one_process_with_the_same_global_batch(tmp_path, monkeypatch):
     """Data parallel over gloo: 2 processes x batch 1 see the pairs one process sees at batch 2, in the
-    same order, so every logged figure agrees step by step (tolerance 1e-5: the all-reduce sums in another
+    same order, so every logged figure agrees step by step. The 2-process run goes first, on an empty runs/:
+    the launcher writes the offline model before the processes start, and they share one reference pass,
+    which the 1-process run then reuses (tolerance 1e-5: the all-reduce sums in another
     order). Step 1's DPO loss is log 2 whatever the pairs (the LoRA adapter starts at zero, so policy =
     reference); the chosen / rejected log-probabilities depend on which pairs a step saw (the data order),
     and the later losses and margins on the updates before them."""
@@ -70,9 +72,10 @@ def test_two_cpu_processes_train_like_one_process_with_the_same_global_batch(tmp
     one = profiles.override(profiles.load("smoke"), {"align.hyper.per_device_train_batch_size": 2,
                                                      "align.hyper.max_steps": 4})
     two = profiles.override(one, {"launch.num_processes": 2, "align.hyper.per_device_train_batch_size": 1})
+    multi = launch.train(two, "dpo")     # first, on an empty runs/: the processes materialise nothing themselves
     single = launch.train(one, "dpo")
-    multi = launch.train(two, "dpo")
     assert (single.result["processes"], multi.result["processes"]) == (1, 2)
+    assert (multi.result["reference_pass"], single.result["reference_pass"]) == ("computed", "reused")
     assert multi.result["steps"] == single.result["steps"] == 4
     assert multi.result["pairs_seen"] == single.result["pairs_seen"]
     assert single.history[0]["loss"] == pytest.approx(math.log(2), abs=1e-6)

@@ -102,12 +102,13 @@ def trainer_of(target: str):
 
 def train(settings, target: str) -> Run:
     """Train `target` as the profile's `launch` section says; the Run of the main process."""
-    from .. import runtime
+    from .. import models, runtime
 
     trainer = trainer_of(target)
     if in_process(settings):
         return trainer(settings, target)
     device = runtime.device(settings)
+    models.resolve(settings["policy_model"])  # an offline model is written on first use: here, not by N processes at once
     with tempfile.TemporaryDirectory(prefix=f"launch-{target}-") as tmp:
         settings_file, out = Path(tmp) / "settings.json", Path(tmp) / "run.json"
         io.write_json(settings_file, settings.to_dict())

@@ -66,8 +66,15 @@ def sharing_reference(trainer_class, cache_dir: Path | None):
             path = Path(cache_dir) / f"{trainer_class.__name__}-{key}.json"
             self.reference_pass = "reused" if path.exists() else "computed"
             if not path.exists():
-                out = super()._precompute_ref_logps(dataset, name, batch_size)
-                io.write_json(path, out.select_columns([c for c in out.column_names if c.startswith("ref_")]).to_dict())
+                if self.accelerator.num_processes > 1 and not dataset.cache_files:
+                    # TRL writes its pass beside the dataset's files, for an in-memory dataset in a temporary folder of
+                    # each process's own, where the others cannot read it: back the rows by one file they all read
+                    with self.accelerator.main_process_first():
+                        dataset = dataset.flatten_indices(cache_file_name=str(Path(cache_dir) / f"rows-{key}.arrow"))
+                out = super()._precompute_ref_logps(dataset, name, batch_size)  # every process: its gather is collective
+                if self.accelerator.is_main_process:
+                    io.write_json(path, out.select_columns([c for c in out.column_names if c.startswith("ref_")]).to_dict())
+                self.accelerator.wait_for_everyone()
             # both branches read the file, so a first and a later run train on identical numbers
             return datasets.concatenate_datasets([dataset, datasets.Dataset.from_dict(io.read_json(path))], axis=1)
 
