@@ -120,30 +120,40 @@ if state.is_main_process:
 
 
 @pytest.mark.slow
-def test_best_of_n_in_two_processes_samples_what_one_process_samples_each_doing_half(tmp_path, monkeypatch):
+def test_best_of_n_in_two_processes_samples_what_one_process_samples_each_doing_half(tmp_path):
     """Launched RS / ARS runs call best_of_n_samples on every process: the generation batches are dealt out
     (batch 2 prompts: process 0 samples batches 0 and 2, process 1 batch 1), the main process gathers and
-    writes, and the samples equal one process's, seed for seed."""
+    writes, and the samples equal one process's, seed for seed. Both runs go through torch.distributed.run, so
+    both compute with its one thread per process."""
     import json
     import os
     import subprocess
     import sys
 
-    from safealign import profiles
-
     prompts = ["Hi.", "Tell me a joke.", "How do I cook rice?", "Name a colour.", "What is two plus two, please?"]
     script = tmp_path / "best_of_n.py"
     script.write_text(BEST_OF_N_SCRIPT)
-    out = tmp_path / "two"
-    out.mkdir()
-    env = {**os.environ, "SAFEALIGN_RUNS_DIR": str(tmp_path / "runs-two")}
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node",
-                    "2", str(script), json.dumps(prompts), str(out)], check=True, env=env, timeout=600)
 
-    monkeypatch.setenv("SAFEALIGN_RUNS_DIR", str(tmp_path / "runs-one"))
-    settings = profiles.override(profiles.load("smoke"), {"adaptive.rs.batch_size": 2})
-    single = adaptive.best_of_n_samples(settings, prompts, ParityReward())
-    assert json.loads((out / "samples.json").read_text()) == single
-    n = settings.adaptive.rs.n
-    calls = [json.loads((out / f"calls-{rank}.json").read_text()) for rank in (0, 1)]
-    assert calls == [3 * n, 2 * n]  # 5 prompts in batches of 2: process 0 scores 2 + 1 prompts, process 1 scores 2
+    def launched(processes: int):
+        out = tmp_path / f"out-{processes}"
+        out.mkdir()
+        env = {**os.environ, "SAFEALIGN_RUNS_DIR": str(tmp_path / f"runs-{processes}")}
+        subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
+                        "--nproc_per_node", str(processes), str(script), json.dumps(prompts), str(out)],
+                       check=True, env=env, timeout=600)
+        return out
+
+    one, two = launched(1), launched(2)
+    samples = json.loads((one / "samples.json").read_text())
+    assert [s["prompt"] for s in samples] == prompts
+    assert json.loads((two / "samples.json").read_text()) == samples
+    n = profiles_smoke_rs_n()
+    assert json.loads((one / "calls-0.json").read_text()) == 5 * n
+    # 5 prompts in batches of 2: process 0 scores batches 0 and 2 (2 + 1 prompts), process 1 batch 1 (2 prompts)
+    assert [json.loads((two / f"calls-{rank}.json").read_text()) for rank in (0, 1)] == [3 * n, 2 * n]
+
+
+def profiles_smoke_rs_n() -> int:
+    from safealign import profiles
+
+    return profiles.load("smoke").adaptive.rs.n

@@ -39,7 +39,8 @@ def test_a_fitted_utilisation_predicts_its_own_run_and_scales_with_tokens():
 
 
 def test_the_cost_page_reads_the_committed_cpu_runs():
-    from safealign import book_pages, paths
+    from safealign import book_pages, paths, profiles
+    from safealign.data import mixing
 
     if not (paths.results_dir("cpu") / "align" / "dpo.json").exists():
         pytest.skip("no committed cpu alignment")
@@ -48,13 +49,12 @@ def test_the_cost_page_reads_the_committed_cpu_runs():
     assert "| dpo | " in page and "| orpo | " in page
     assert "## Generation, checked on this machine" in page and "| base: 880 prompts, greedy" in page
     assert "| paper B, Table 1's policies | " in page and "| paper B, mixing points | " in page   # paper_b/ answers
-    assert "filtering:" not in page and "paper_b/base:" not in page                              # summed, not listed
-    from safealign import profiles
-    from safealign.data import mixing
-
+    assert "filtering/" not in page and "paper_b/base:" not in page                              # summed, not listed
     points = len(mixing.sweep(profiles.load("gpu").mixing.grid.to_dict()))
     assert "## Paper B's stages on the gpu profile" in page and f"| mixing-<point> (mean of the points) | {points} |" in page
     assert "8,000 general rows" in page and "GRPO over every training prompt" in page
+    evaluated = len(profiles.load("gpu").paper_b_eval.models) + points
+    assert f"| paper-b-eval-<model>, and each mixing point's evaluation (each) | {evaluated} |" in page
 
 
 def test_generation_batches_pad_prompts_and_decode_until_the_longest_answer_ends():

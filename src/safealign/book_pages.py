@@ -205,9 +205,10 @@ def _paper_b_stages(gpu, pairs: int, evaluation: dict) -> list[str]:
             * po.num_train_epochs, po_prompts * po.num_generations, po.max_completion_length),
         row("align-rs / align-ars (each; ARS reuses RS's samples)", 2, rs_prompts * (PROMPT_TOKENS + rs.max_new_tokens)
             * rs.num_train_epochs, rs_prompts * rs.n, rs.max_new_tokens, prefilled=rs_prompts * rs.n * (PROMPT_TOKENS + rs.max_new_tokens)),
-        row("paper-b-eval-<model> (each)", len(b.models), 0, judged, b.max_new_tokens,
-            prefilled=judged * (PROMPT_TOKENS + b.max_new_tokens)),
-        row("paper-b-eval-<model>: GSM8K (each)", len(b.models), 0, b.gsm8k, b.gsm8k_max_new_tokens),
+        # a mixing point's stage evaluates its policy as a paper-b-eval stage does (notebook 13)
+        row("paper-b-eval-<model>, and each mixing point's evaluation (each)", len(b.models) + len(points), 0, judged,
+            b.max_new_tokens, prefilled=judged * (PROMPT_TOKENS + b.max_new_tokens)),
+        row("the same: GSM8K (each)", len(b.models) + len(points), 0, b.gsm8k, b.gsm8k_max_new_tokens),
     ]
     return ["## Paper B's stages on the gpu profile", "",
             f"Qwen2-7B (paper B's model) at the gpu profile's own sizes for paper B's sections (profiles.yaml says how "

@@ -199,7 +199,7 @@ def best_of_n_samples(settings, prompts: list[str], reward, device: str = "cpu")
                                      "model": settings["policy_model"], "reward": reward.identity,
                                      "seed": settings.seed}, sort_keys=True, default=str).encode()).hexdigest()[:24]
     path = paths.run_dir(settings.name, "align", ".best_of_n") / f"{key}.json"
-    state = PartialState(cpu=device == "cpu")  # the trainer's config made it already in a launched run
+    state = PartialState(cpu=device == "cpu")  # in a launched run, train() made it already
     cached = [path.exists()]
     if state.num_processes > 1:
         broadcast_object_list(cached)  # the main process decides for all, so none waits in a gather alone
@@ -326,12 +326,14 @@ def _sft_trainer(settings, pairs, reward, tally, workdir, device, masked: bool):
     from .run import common_arguments, load_for_training, lora_config
 
     cfg = settings.adaptive.rs
-    # the config first: it sets up the processes of a launched run, among which best-of-N deals its batches
+    prompts = [p[0]["content"] for p in pairs["prompt"]][: cfg.prompts or None]
+    # sampling before the config: under ZeRO-3 the config makes every later from_pretrained partition its weights
+    # (deepspeed.zero.Init) and generate() sync the processes at every step, neither of which sampling outside the
+    # DeepSpeed engine survives
+    samples = best_of_n_samples(settings, prompts, reward, device)
     config = SFTConfig(**common_arguments(workdir, device, settings.seed, settings.align.max_length), learning_rate=cfg.learning_rate,
                        num_train_epochs=cfg.num_train_epochs, per_device_train_batch_size=cfg.per_device_train_batch_size,
                        lr_scheduler_type="linear", warmup_steps=0)
-    prompts = [p[0]["content"] for p in pairs["prompt"]][: cfg.prompts or None]
-    samples = best_of_n_samples(settings, prompts, reward, device)
     mask = settings.adaptive.mask.settings() if masked else None
     rows = sft_rows(samples, mask)
     for row in rows:  # the tally of the masks over answer tokens (RS: every answer token is +1)
@@ -357,11 +359,16 @@ def train(settings, name: str):
     from .pairs import training_pairs
     from .run import Run, _tail_mean, fit, save_policy, saved_policy
 
+    from accelerate import PartialState
+
     m = adaptive_method(name)
     device = runtime.device(settings)
     runtime.seed_everything(settings.seed)
     pairs = training_pairs(settings)
-    reward, tally = token_reward(settings, device), MaskTally()
+    # the processes of a launched run, each loading the models it runs outside the trainer (the token reward, the
+    # best-of-N sampler) onto its own device, not all onto the first GPU
+    state = PartialState(cpu=device == "cpu")
+    reward, tally = token_reward(settings, str(state.device) if state.num_processes > 1 else device), MaskTally()
     workdir = paths.run_dir(settings.name, "align", f".{m.name}-trainer")
     start = time.perf_counter()
     if m.family == "dpo":
