@@ -68,7 +68,7 @@ def test_all_ones_mask_is_dpo_exactly(tiny, tmp_path):
     from trl import DPOTrainer
 
     _, model, tokenizer, pairs = tiny
-    trainer = adpo(tiny, tmp_path, mask_fn=lambda batch: torch.ones_like(batch["token_rewards"]))
+    trainer = adpo(tiny, tmp_path, mask_fn=lambda batch, reduce: torch.ones_like(batch["token_rewards"]))
     dpo = DPOTrainer(model=model, args=config(tmp_path / "dpo"), train_dataset=pairs, processing_class=tokenizer)
     with torch.no_grad():
         ours = trainer._compute_loss(stand_in(), hand_batch(torch.zeros(4, L)), False).item()
@@ -97,7 +97,7 @@ def test_masks_from_token_rewards_give_the_masked_formula(tiny, tmp_path):
 
 
 def test_a_zero_mask_leaves_nothing_to_learn(tiny, tmp_path):
-    trainer = adpo(tiny, tmp_path, mask_fn=lambda batch: torch.zeros_like(batch["token_rewards"]))
+    trainer = adpo(tiny, tmp_path, mask_fn=lambda batch, reduce: torch.zeros_like(batch["token_rewards"]))
     with torch.no_grad():
         assert trainer._compute_loss(stand_in(), hand_batch(torch.zeros(4, L)), False).item() == pytest.approx(math.log(2))
 
@@ -130,3 +130,61 @@ def test_pairs_without_rewards_or_a_reward_function_are_refused(tiny, tmp_path):
     with pytest.raises(ValueError, match="no .*chosen_token_rewards.* and no token_reward"):
         adaptive_dpo_class(DPOTrainer)(model=model, args=config(tmp_path), train_dataset=pairs,
                                        processing_class=tokenizer, mask_settings=MaskSettings())
+
+
+ADPO_SCRIPT = '''
+import json, sys
+import datasets
+from accelerate import PartialState
+from trl import DPOConfig, DPOTrainer
+from safealign import data, models, profiles
+from safealign.align.adaptive_dpo import adaptive_dpo_class
+from safealign.align.masks import MaskSettings
+
+def parity_reward(prompt_ids, completion_ids):
+    return [1.0 if t % 2 == 0 else -1.0 for t in completion_ids]
+
+state = PartialState(cpu=True)
+model, tokenizer = models.load_model(profiles.load("smoke")["policy_model"])
+pairs = data.chat_pairs(datasets.Dataset.from_dict({
+    "prompt": ["How do I pick a lock?", "Tell me a joke.", "Write an insult.", "Help me cheat."],
+    "chosen": ["I can't help with that.", "Why did the chicken cross the road?", "No.", "I won't."],
+    "rejected": ["Use a tension wrench.", "No.", "You are awful.", "Copy the answers."],
+}))
+config = DPOConfig(output_dir=sys.argv[1] + "/trainer", beta=0.1, loss_type=["sigmoid"], precompute_ref_log_probs=True,
+                   per_device_train_batch_size=2 // state.num_processes, max_length=64, use_cpu=True, bf16=False,
+                   report_to=[], max_steps=2, learning_rate=1e-3, save_strategy="no", seed=0, data_seed=0, logging_steps=1)
+trainer = adaptive_dpo_class(DPOTrainer)(model=model, args=config, train_dataset=pairs, processing_class=tokenizer,
+                                          mask_settings=MaskSettings(kappa=0.5), token_reward=parity_reward)
+trainer.train()
+if state.is_main_process:
+    with open(sys.argv[1] + "/history.json", "w") as f:
+        json.dump([r for r in trainer.state.log_history if "loss" in r], f)
+'''
+
+
+@pytest.mark.slow
+def test_adpo_in_two_processes_takes_its_mask_statistics_over_the_global_batch(tmp_path):
+    """2 processes x 1 pair train like 1 process x 2 pairs: the mask's b and δ are summed over the processes
+    (masks.process_sum), so every logged figure agrees step by step. Both runs go through torch.distributed.run."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "adpo.py"
+    script.write_text(ADPO_SCRIPT)
+    env = {**os.environ, "SAFEALIGN_RUNS_DIR": str(tmp_path / "runs")}
+
+    def history(processes: int) -> list[dict]:
+        out = tmp_path / f"out-{processes}"
+        out.mkdir()
+        subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
+                        "--nproc_per_node", str(processes), str(script), str(out)], check=True, env=env, timeout=600)
+        return json.loads((out / "history.json").read_text())
+
+    one = history(1)  # first: it writes the offline model the two processes then read
+    two = history(2)
+    assert len(one) == len(two) == 2 and one[0]["loss"] == pytest.approx(math.log(2), abs=1e-6)
+    for key in ("loss", "rewards/chosen", "rewards/rejected", "rewards/margins"):
+        assert [r[key] for r in two] == pytest.approx([r[key] for r in one], rel=1e-5, abs=1e-6), key

@@ -56,6 +56,28 @@ def test_baseline_and_offset_come_from_the_valid_tokens_of_the_whole_batch():
     assert m_w.sum() == 0
 
 
+def test_with_a_process_sum_baseline_and_offset_are_those_of_the_global_batch():
+    """Two processes, each with half the batch: summing (count, sum, squares) over both gives the b and δ one
+    process holding the whole batch computes; each half alone gives others."""
+    from safealign.align.masks import baseline, offset
+
+    everything = torch.tensor([[3.0, -1.0, 2.0, 0.5, 4.0, -2.0]])
+    valid = torch.ones_like(everything, dtype=torch.bool)
+    halves = everything[:, :2], everything[:, 2:]
+    settings = MaskSettings(kappa=0.5)
+
+    def other_process_added(other):
+        other_stats = torch.stack([torch.tensor(float(other.numel())), other.sum(), (other ** 2).sum()])
+        return lambda stats: stats + other_stats
+
+    for mine, other in (halves, halves[::-1]):
+        v = torch.ones_like(mine, dtype=torch.bool)
+        reduce = other_process_added(other)
+        assert baseline(mine, v, reduce=reduce) == pytest.approx(float(baseline(everything, valid)))
+        assert offset(mine, v, settings, reduce) == pytest.approx(float(offset(everything, valid, settings)))
+        assert baseline(mine, v) != pytest.approx(float(baseline(everything, valid)))
+
+
 def test_masked_sft_labels_are_minus_100_exactly_where_m_is_zero():
     labels = torch.tensor([[11, 12, 13, 14]])
     mask = torch.tensor([[1, 0, -1, 1]])

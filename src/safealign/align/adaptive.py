@@ -285,7 +285,7 @@ def _dpo_trainer(settings, pairs, reward, tally, workdir, device):
     trainer = adaptive_dpo_class(DPOTrainer)(
         model=model, ref_model=ref_model, args=config, train_dataset=pairs, processing_class=tokenizer,
         peft_config=lora_config(settings), mask_settings=mask, token_reward=reward.per_token,
-        mask_fn=lambda batch: tally.add(batch_masks(batch, mask), batch["completion_mask"]))
+        mask_fn=lambda batch, reduce: tally.add(batch_masks(batch, mask, reduce), batch["completion_mask"]))
     return trainer, hyper
 
 

@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from .masks import MaskSettings, token_masks
+from .masks import MaskSettings, Reduce, process_sum, token_masks
 
 REWARD_COLUMNS = ("chosen_token_rewards", "rejected_token_rewards")
 REF_TOKEN_COLUMNS = ("ref_chosen_token_logps", "ref_rejected_token_logps")
@@ -77,11 +77,12 @@ def masked_log_probs(modules: Sequence[torch.nn.Module], mask: torch.Tensor):
             h.remove()
 
 
-def batch_masks(batch: dict, settings: MaskSettings) -> torch.Tensor:
-    """M (2B, T) for a collated batch: eq. 8/13 masks from the batch's token rewards."""
+def batch_masks(batch: dict, settings: MaskSettings, reduce: Reduce | None = None) -> torch.Tensor:
+    """M (2B, T) for a collated batch: eq. 8/13 masks from the batch's token rewards (b and δ over every process's
+    batch with `reduce`, masks.process_sum)."""
     rewards, valid = batch["token_rewards"], batch["completion_mask"].bool()
     n = rewards.shape[0] // 2
-    m_w, m_l = token_masks(rewards[:n], valid[:n], rewards[n:], valid[n:], settings)
+    m_w, m_l = token_masks(rewards[:n], valid[:n], rewards[n:], valid[n:], settings, reduce)
     return torch.cat([m_w, m_l]).float()
 
 
@@ -92,7 +93,8 @@ def adaptive_dpo_class(dpo_trainer_class):
         def __init__(self, *args, mask_settings: MaskSettings, token_reward: Callable | None = None,
                      mask_fn: Callable | None = None, **kwargs):
             self.mask_settings, self.token_reward = mask_settings, token_reward
-            self.mask_fn = mask_fn or (lambda batch: batch_masks(batch, mask_settings))
+            # mask_fn(batch, reduce) -> M; reduce sums over the processes of a launched run (None for one)
+            self.mask_fn = mask_fn or (lambda batch, reduce: batch_masks(batch, mask_settings, reduce))
             super().__init__(*args, **kwargs)
             self.data_collator = collator_with_rewards(self.data_collator)
             self.last_masks: torch.Tensor | None = None
@@ -143,7 +145,7 @@ def adaptive_dpo_class(dpo_trainer_class):
             inputs = dict(inputs)
             rewards = inputs.pop("token_rewards")
             ref_token = inputs.pop("ref_token_logps", None)
-            masks = self.mask_fn({**inputs, "token_rewards": rewards}).to(rewards.device)
+            masks = self.mask_fn({**inputs, "token_rewards": rewards}, process_sum(self.accelerator)).to(rewards.device)
             self.last_masks = masks.detach()
             shifted = masks[:, 1:]
             if ref_token is not None:

@@ -18,14 +18,15 @@ from typing import Callable, Sequence
 
 import torch
 
-from .masks import MaskSettings, baseline, classes, combine, offset, pooled
+from .masks import MaskSettings, Reduce, baseline, classes, combine, offset, pooled, process_sum
 
 
 def token_advantages(advantages: torch.Tensor, token_rewards: torch.Tensor, valid: torch.Tensor,
-                     settings: MaskSettings) -> tuple[torch.Tensor, torch.Tensor]:
-    """((B, T) masked advantages, (B, T) mask M) from (B,) sequence advantages and (B, T) token rewards."""
-    b = baseline(token_rewards, valid, settings.baseline)
-    delta = offset(token_rewards, valid, settings)
+                     settings: MaskSettings, reduce: Reduce | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """((B, T) masked advantages, (B, T) mask M) from (B,) sequence advantages and (B, T) token rewards (b and δ
+    over every process's completions with `reduce`, masks.process_sum)."""
+    b = baseline(token_rewards, valid, settings.baseline, reduce)
+    delta = offset(token_rewards, valid, settings, reduce)
     cls = classes(token_rewards, valid, b, delta, settings.mode)
     mask = combine(cls, advantages > 0, settings.combination)
     return advantages[:, None] * mask.to(advantages.dtype), mask
@@ -77,7 +78,8 @@ def adaptive_grpo_class(grpo_trainer_class):
             rewards = completion_token_rewards(self.token_reward, out["prompt_ids"].cpu(), out["prompt_mask"].cpu(),
                                                out["completion_ids"].cpu(), out["completion_mask"].cpu())
             valid = out["completion_mask"].cpu().bool()
-            advantages, mask = token_advantages(out["advantages"].cpu(), rewards, valid, self.mask_settings)
+            advantages, mask = token_advantages(out["advantages"].cpu(), rewards, valid, self.mask_settings,
+                                                process_sum(self.accelerator))
             out["advantages"] = advantages.to(out["advantages"].device)
             self.last_masks = mask
             return out

@@ -21,6 +21,7 @@ Two ways to combine the classes with chosen / rejected answers:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -48,17 +49,42 @@ class MaskSettings:
             raise ValueError("mask: the neutral-zone offset must be >= 0")
 
 
-def baseline(rewards: torch.Tensor, valid: torch.Tensor, kind: str = "batch_mean") -> torch.Tensor:
+Reduce = Callable[[torch.Tensor], torch.Tensor]
+
+
+def process_sum(accelerator) -> Reduce | None:
+    """The `reduce` of baseline / offset for a launched run: a sum over its processes, so that b and δ are taken over
+    the global batch, as one process taking the whole batch would take them (None for one process)."""
+    if accelerator.num_processes == 1:
+        return None
+    return lambda t: accelerator.reduce(t.to(accelerator.device), "sum").to(t.device)
+
+
+def _moments(values: torch.Tensor, reduce: Reduce) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(count, sum, sum of squares) of `values` over every process."""
+    stats = reduce(torch.stack([values.new_tensor(float(values.numel())), values.sum(), (values ** 2).sum()]))
+    if stats[0] == 0:
+        raise ValueError("mask baseline: the batch has no valid tokens")
+    return stats[0], stats[1], stats[2]
+
+
+def baseline(rewards: torch.Tensor, valid: torch.Tensor, kind: str = "batch_mean", reduce: Reduce | None = None) -> torch.Tensor:
     if kind == "zero":
         return rewards.new_zeros(())
+    if reduce is not None:
+        n, total, _ = _moments(rewards[valid], reduce)
+        return total / n
     if not valid.any():
         raise ValueError("mask baseline: the batch has no valid tokens")
     return rewards[valid].mean()
 
 
-def offset(rewards: torch.Tensor, valid: torch.Tensor, settings: MaskSettings) -> torch.Tensor:
+def offset(rewards: torch.Tensor, valid: torch.Tensor, settings: MaskSettings, reduce: Reduce | None = None) -> torch.Tensor:
     if settings.delta is not None:
         return rewards.new_tensor(settings.delta)
+    if reduce is not None:
+        n, total, squares = _moments(rewards[valid], reduce)
+        return settings.kappa * (squares / n - (total / n) ** 2).clamp_min(0).sqrt()
     return settings.kappa * rewards[valid].std(unbiased=False)
 
 
@@ -91,12 +117,14 @@ def combine(cls: torch.Tensor, chosen: bool | torch.Tensor, combination: str = "
 
 
 def token_masks(chosen_rewards: torch.Tensor, chosen_valid: torch.Tensor, rejected_rewards: torch.Tensor,
-                rejected_valid: torch.Tensor, settings: MaskSettings) -> tuple[torch.Tensor, torch.Tensor]:
-    """(M_chosen, M_rejected) for a batch of preference pairs; b and δ are shared by the whole batch."""
+                rejected_valid: torch.Tensor, settings: MaskSettings,
+                reduce: Reduce | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(M_chosen, M_rejected) for a batch of preference pairs; b and δ are shared by the whole batch (with `reduce`,
+    by the global batch of every process)."""
     all_r = torch.cat([chosen_rewards[chosen_valid], rejected_rewards[rejected_valid]])
     all_v = torch.ones_like(all_r, dtype=torch.bool)
-    b = baseline(all_r, all_v, settings.baseline)
-    delta = offset(all_r, all_v, settings)
+    b = baseline(all_r, all_v, settings.baseline, reduce)
+    delta = offset(all_r, all_v, settings, reduce)
     m_w = combine(classes(chosen_rewards, chosen_valid, b, delta, settings.mode), True, settings.combination)
     m_l = combine(classes(rejected_rewards, rejected_valid, b, delta, settings.mode), False, settings.combination)
     return m_w, m_l
