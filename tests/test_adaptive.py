@@ -157,3 +157,21 @@ def profiles_smoke_rs_n() -> int:
     from safealign import profiles
 
     return profiles.load("smoke").adaptive.rs.n
+
+
+def test_a_launched_run_tallies_the_masks_of_every_process():
+    class TwoProcesses:  # accelerate's reduce over two processes whose tallies are equal
+        num_processes, device = 2, "cpu"
+
+        def reduce(self, tensor, reduction):
+            assert reduction == "sum"
+            return tensor * 2
+
+    class OneProcess(TwoProcesses):
+        num_processes = 1
+
+    tally = adaptive.MaskTally()
+    tally.add(torch.tensor([[1.0, 0.0, -1.0, 1.0]]), torch.tensor([[1, 1, 1, 0]]))
+    assert tally.summed_over(OneProcess()).counts == {1: 1, 0: 1, -1: 1}
+    assert tally.summed_over(TwoProcesses()).counts == {1: 2, 0: 2, -1: 2}
+    assert tally.shares()["tokens"] == 6

@@ -159,6 +159,14 @@ class MaskTally:
             self.counts[v] += int((values == v).sum())
         return mask
 
+    def summed_over(self, accelerator) -> "MaskTally":
+        """The tally of every process of a launched run (each counted the batches it trained on)."""
+        if accelerator.num_processes > 1:
+            keys = list(self.counts)
+            totals = accelerator.reduce(torch.tensor([self.counts[k] for k in keys], device=accelerator.device), "sum")
+            self.counts = dict(zip(keys, (int(t) for t in totals)))
+        return self
+
     def shares(self) -> dict:
         total = sum(self.counts.values())
         return {"tokens": total, **{f"share_{'plus' if v == 1 else 'minus' if v == -1 else 'zero'}":
@@ -386,7 +394,9 @@ def train(settings, name: str):
         "baseline": m.baseline, "source": m.source, "policy_model": settings["policy_model"], "profile": settings.name,
         "hyperparameters": hyper, "lora": settings.align.lora.to_dict() if settings.align.lora else None,
         "mask": settings.adaptive.mask.to_dict() if m.masked else None, "pooling": settings.adaptive.pooling,
-        "token_reward": reward.identity, "mask_tokens": tally.shares() if m.masked else None,
+        # ADPO / APPO tallied each process's own batches; RS / ARS every kept answer, on every process alike
+        "token_reward": reward.identity,
+        "mask_tokens": (tally.summed_over(trainer.accelerator) if m.family != "rs" else tally).shares() if m.masked else None,
         "train_pairs_available": len(pairs), "steps": trainer.state.global_step,
         "wall_s": round(wall, 1), "setup_s": round(setup_s, 1),
         "tokens_seen": int(tokens) if tokens else None, "tokens_per_s": round(tokens / wall, 1) if tokens else None,
