@@ -158,3 +158,12 @@ def test_harm_types_notebook_runs_on_the_smoke_profile():
     checked = io.read_result("smoke", "data")["harmtype_validation"]
     assert checked == result["harmtype_validation"]
     assert set(checked) >= {"intent_xstest_accuracy", "safe_flagged_rate", "explicit_auc", "floor_met"}
+
+
+def test_xstest_flags_per_type_name_the_look_alikes_the_intent_signal_mistakes():
+    rows = harmtype.flags_by_type(["homonyms", "homonyms", "homonyms", "contrast_homonyms", "contrast_homonyms"],
+                                  [0, 0, 0, 1, 1], [0.9, 0.2, 0.7, 0.95, 0.1], threshold=0.5)
+    assert [(r["type"], r["label"], r["n"], r["flagged"]) for r in rows] == [
+        ("homonyms", "safe", 3, 2), ("contrast_homonyms", "unsafe", 2, 1)]   # safe types first
+    share, (low, high) = rows[0]["flagged_share"], rows[0]["flagged_ci95"]
+    assert share == pytest.approx(2 / 3) and 0 < low < share < high < 1           # Wilson interval around it

@@ -176,6 +176,19 @@ def binary_metrics(labels: Sequence[int], proba: Sequence[float], threshold: flo
 # the decision
 
 
+def flags_by_type(types: Sequence[str], labels: Sequence[int], proba: Sequence[float], threshold: float) -> list[dict]:
+    """Share of prompts the intent signal flags per XSTest type (and label), with a Wilson 95% interval: which kinds
+    of safe look-alike it mistakes for harmful requests, and which unsafe kinds it misses."""
+    from ..stats import wilson_interval
+
+    groups: dict[tuple[str, int], list[bool]] = {}
+    for kind, label, p in zip(types, labels, proba):
+        groups.setdefault((kind, int(label)), []).append(bool(p >= threshold))
+    return [{"type": kind, "label": "unsafe" if label else "safe", "n": len(flags), "flagged": sum(flags),
+             "flagged_share": sum(flags) / len(flags), "flagged_ci95": wilson_interval(sum(flags), len(flags))}
+            for (kind, label), flags in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
+
+
 def harm_type(explicit: bool, intent: bool) -> str:
     if explicit and intent:
         return "MHD"

@@ -15,7 +15,6 @@ with other judges re-scores without generating. Sizes: profiles.yaml section `pa
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -27,6 +26,7 @@ from ..data import paper_b_sources  # noqa: F401  (registers CoCoNot's sets)
 from ..generate import backend as backends
 from ..generate.answer_cache import AnswerCache
 from ..profiles import Section, section
+from ..stats import wilson_interval  # noqa: F401  (also paper_b.wilson_interval)
 from .run import refusal_rate, run_alert, run_over_refusal
 
 
@@ -47,16 +47,6 @@ class PaperBEvalSettings(Section):
 
 def answers_path(profile: str, name: str) -> Path:
     return paths.answers_dir(profile) / "paper_b" / f"{name}.json"
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.959964) -> list[float]:
-    """Wilson score 95% interval of a proportion: valid at small n, where a bootstrap of 3 answers is not."""
-    if n <= 0:
-        raise ValueError("wilson_interval needs n >= 1")
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return [max(0.0, centre - half), min(1.0, centre + half)]
 
 
 def safety_by_type(generate, judge, test_pools: Mapping[str, Sequence[dict]], per_type: int | None, cfg: dict,
