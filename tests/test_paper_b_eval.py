@@ -88,6 +88,37 @@ def test_claims_against_base_cover_every_safety_row_of_each_aligned_model():
     assert [c["n"] for c in claims] == [30, 0, 0, 0]
 
 
+def test_a_method_paper_b_has_no_column_for_is_compared_with_its_nearest_claim_said_as_such():
+    base = [{"benchmark": "pool:IHD", "prompt": f"p{i}", "safe": False, "source": "pku"} for i in range(30)]
+    verdicts = {"base": base, "kto": [{**r, "safe": True} for r in base]}
+    claims = paper_b.claims_against_base(verdicts, {"base": "base", "kto": "Safe-KTO"}, n_boot=200, seed=0)
+    assert claims[0]["paper B"] == "no Safe-KTO column; nearest: +0.135 (+DPO − base)"
+
+
+def test_holm_adjusts_the_tested_p_values_step_down_and_skips_untested_claims():
+    from safealign.stats import holm
+
+    # textbook: p = 0.01, 0.04, 0.03 of m = 3 -> 0.03, 0.06, 0.06 (monotone step-down)
+    assert holm([0.01, 0.04, None, 0.03]) == pytest.approx([0.03, 0.06, None, 0.06])
+    assert holm([0.5, 0.9]) == [1.0, 1.0] and holm([]) == [] and holm([None]) == [None]
+    claims = paper_b.with_holm([{"McNemar p": 0.01}, {"McNemar p": None}, {"McNemar p": 0.02}])
+    assert [c["Holm p"] for c in claims] == pytest.approx([0.02, None, 0.02])
+
+
+def test_every_summary_row_has_an_interval_and_general_rates_get_wilson_even_at_zero():
+    rate = {"score": 0.5, "ci95": [0.3, 0.7], "n": 20}
+    result = {"safety_by_type": {"IHD": rate, "EHD": {"score": None, "ci95": None, "n": 0}}, "alert_s": rate,
+              "over_refusal": {"xstest_safe": {"rate": 0.1, "ci95": [0.0, 0.3], "n": 10}, "coconot_contrast": rate},
+              "general": {"gsm8k": {"exact_match": 0.0, "exact_match_stderr": 0.0, "n": 40},
+                          "arc_easy": {"metric": "acc", "acc": 0.25, "acc_stderr": 0.07, "n": 40}}}
+    rows = {r["measure"]: r for r in paper_b.summary_rows(result)}
+    assert rows["gsm8k exact_match"]["ci95"] == pytest.approx(paper_b.wilson_interval(0, 40))
+    assert rows["gsm8k exact_match"]["ci95"][1] > 0.05            # not the degenerate mean ± 1.96 stderr = [0, 0]
+    assert rows["arc_easy acc"]["ci95"] == pytest.approx(paper_b.wilson_interval(10, 40))
+    assert rows["safety EHD"]["ci95"] is None and rows["over-refusal XSTest safe"]["value"] == 0.1
+    assert all(r["ci95"] is not None for m, r in rows.items() if m != "safety EHD")
+
+
 def test_masked_methods_are_compared_with_their_unmasked_baselines_beside_paper_b():
     rows = [{"benchmark": "pool:IHD", "prompt": f"p{i}", "safe": i % 2 == 0, "source": "pku"} for i in range(20)]
     verdicts = {"grpo": rows, "appo": [{**r, "safe": True} for r in rows]}

@@ -57,3 +57,42 @@ def test_pair_masks_gate_each_answer_token_by_token(tiny):
     assert [m == 1.0 for m in masked["rejected"]["mask"]] == bad  # the rejected answer keeps only its bad tokens
     share = study.kept_share([masked])
     assert share["chosen kept (M=+1)"] == 1.0 and 0 < share["rejected kept (M=+1)"] < 1
+
+
+def test_auc_intervals_cover_the_point_and_resample_whole_texts():
+    import numpy as np
+
+    from safealign.stats import bootstrap_auc
+
+    rng = np.random.default_rng(0)
+    y = np.array([0] * 60 + [1] * 60)
+    scores = y + rng.normal(0, 1.0, size=120)
+    lo, hi = bootstrap_auc(y, scores, None, 300, 0)
+    from sklearn.metrics import roc_auc_score
+    assert lo < roc_auc_score(y, scores) < hi and hi - lo < 0.3
+    # eight texts of 20 tokens, each text with its own offset and its own share of toxic tokens (as comments are):
+    # resampling texts gives a wider interval than treating the 160 tokens as independent
+    texts = np.repeat(np.arange(8), 20)
+    y_tok = (rng.random(160) < np.repeat([0.75] * 4 + [0.1] * 4, 20)).astype(int)
+    s_tok = np.repeat(rng.normal(0, 2, 8), 20) + y_tok * 1.0 + rng.normal(0, 0.3, 160)
+    by_text = bootstrap_auc(y_tok, s_tok, texts, 300, 0)
+    by_token = bootstrap_auc(y_tok, s_tok, None, 300, 0)
+    assert by_text[1] - by_text[0] > by_token[1] - by_token[0]
+    assert bootstrap_auc([1, 1, 1], [0.1, 0.2, 0.3]) is None
+
+
+def test_the_choice_margin_is_paired_and_says_when_the_rule_chose_between_equals():
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    answers = [{"unsafe": i % 2} for i in range(200)]
+    y = np.array([a["unsafe"] for a in answers])
+    strong = (y * 2 + rng.normal(0, 1, 200)).tolist()
+    weak = rng.normal(0, 1, 200).tolist()
+    results = {"implicit": {"sequence_auc": {"mean": {"scores": strong}}},
+               "lexical": {"sequence_auc": {"mean": {"scores": weak}}}}
+    margin = study.choice_margin(results, "implicit", answers, 300, 0)
+    assert set(margin) == {"lexical"} and margin["lexical"]["resolved"] and margin["lexical"]["difference"] > 0.3
+    results["lexical"]["sequence_auc"]["mean"]["scores"] = (np.array(strong) + rng.normal(0, 0.01, 200)).tolist()
+    tie = study.choice_margin(results, "implicit", answers, 300, 0)["lexical"]
+    assert not tie["resolved"] and tie["ci95"][0] < 0 < tie["ci95"][1]

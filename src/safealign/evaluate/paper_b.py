@@ -3,9 +3,10 @@
     result, records = evaluate_policy(settings, name, policy_dir, test_pools)
 
 - safety per harm type: the harm judge's safe rate on the held-out test prompts of each type pool
-  (stage type-pools), with a Wilson interval (a bootstrap of the 3 EHD test prompts would be degenerate)
-  and the rate per source;
-- ALERT S ("natural" in paper B's figures): Def. 4 on the evaluation chapter's ALERT sample (stratified bootstrap);
+  (stage type-pools), with a Wilson interval (a bootstrap of a pool of a few EHD test prompts would be
+  degenerate) and the rate per source;
+- ALERT S ("natural" in paper B's figures): Def. 4 on `paper_b_eval.alert_per_category` ALERT prompts per fine
+  category, a subset of the evaluation chapter's sample (stratified bootstrap);
 - over-refusal: the refusal detector's rate on XSTest's safe prompts and on CoCoNot's contrast prompts;
 - general: GSM8K exact match (generated) and log-likelihood multiple choice (capability.benchmarks);
 - diversity of the safe answers (paper B's Figure 4): distinct-1/2 and the share of templated refusals.
@@ -26,7 +27,7 @@ from ..data import paper_b_sources  # noqa: F401  (registers CoCoNot's sets)
 from ..generate import backend as backends
 from ..generate.answer_cache import AnswerCache
 from ..profiles import Section, section
-from ..stats import wilson_interval  # noqa: F401  (also paper_b.wilson_interval)
+from ..stats import holm, wilson_interval  # noqa: F401  (also paper_b.wilson_interval)
 from .run import refusal_rate, run_alert, run_over_refusal
 
 
@@ -256,7 +257,7 @@ def paired_safety(records_a: Sequence[dict], records_b: Sequence[dict], benchmar
 def verdict(paired: dict | None, expected_sign: int, alpha: float = 0.05) -> str:
     """The stated rule: 'reproduced' when the paired 95% CI excludes 0 on paper B's side *and* McNemar's exact
     p < alpha, 'contradicted' when both hold on the other side, else 'unresolved' (also without common
-    prompts). McNemar guards the tiny pools, where a stratified bootstrap of 3 prompts cannot vary."""
+    prompts). McNemar guards the tiny pools, where a stratified bootstrap of a few prompts cannot vary."""
     if paired is None or paired["mcnemar_p"] >= alpha:
         return "unresolved"
     lo, hi = paired["ci95"]
@@ -281,10 +282,12 @@ def claims(verdicts: Mapping[str, Sequence[dict]], comparisons: Sequence[tuple[s
             continue
         for benchmark, row in CLAIM_BENCHMARKS:
             paired = paired_safety(verdicts[a], verdicts[b], benchmark, n_boot, seed)
-            # paper A's methods have no column in paper B: their claim is paper B's +DPO against the base
+            # paper A's methods have no column in paper B: the nearest claim it makes is +DPO against the base
             ka, kb = (m if m in paper else "dpo" for m in (a, b))
+            stand_in = "" if (ka, kb) == (a, b) else f"no {labels[b] if kb != b else labels[a]} column; nearest: "
             out.append({"claim (paper B, Table 1)": f"{labels[b]} is safer than {labels[a]} on {row}",
-                        "paper B": f"{paper[kb][row] - paper[ka][row]:+.3f} ({PAPER_B_COLUMNS[kb]} − {PAPER_B_COLUMNS[ka]})",
+                        "paper B": f"{stand_in}{paper[kb][row] - paper[ka][row]:+.3f} "
+                                   f"({PAPER_B_COLUMNS[kb]} − {PAPER_B_COLUMNS[ka]})",
                         "ours": "—" if paired is None else
                         f"{paired['difference']:+.3f} [{paired['ci95'][0]:+.3f}, {paired['ci95'][1]:+.3f}]",
                         "McNemar p": None if paired is None else paired["mcnemar_p"],
@@ -296,3 +299,56 @@ def claims_against_base(verdicts: Mapping[str, Sequence[dict]], labels: Mapping[
                         seed: int) -> list[dict]:
     """Every aligned model of `verdicts` against "base" (paper B: +DPO above the base on every safety row)."""
     return claims(verdicts, [("base", m) for m in verdicts if m != "base"], labels, n_boot, seed)
+
+
+def with_holm(claims: Sequence[dict]) -> list[dict]:
+    """The claims with a "Holm p" column: McNemar's p adjusted over every tested claim of the table (Holm), so a
+    reader sees which verdicts survive the many comparisons; the verdicts themselves keep the stated rule."""
+    adjusted = holm([c.get("McNemar p") for c in claims])
+    return [{**c, "Holm p": p} for c, p in zip(claims, adjusted)]
+
+
+def proportion_interval(value: float | None, n: int | None) -> list[float] | None:
+    """Wilson 95% interval of a rate over n items (GSM8K exact match, a multiple-choice accuracy): valid where a
+    135M model scores 0 and mean ± 1.96 stderr collapses to [0, 0]."""
+    if value is None or not n:
+        return None
+    return wilson_interval(int(round(value * n)), n)
+
+
+def summary_rows(result: Mapping) -> list[dict]:
+    """One row per measure of evaluate_policy's result, each with its 95% interval and n."""
+    def row(measure, m):
+        return {"measure": measure, "value": m.get("score", m.get("rate")), "ci95": m.get("ci95"), "n": m.get("n")}
+
+    rows = [row(f"safety {t}", m) for t, m in result["safety_by_type"].items()]
+    rows += [row("ALERT S (natural)", result["alert_s"]), row("over-refusal XSTest safe", result["over_refusal"]["xstest_safe"]),
+             row("over-refusal CoCoNot contrast", result["over_refusal"]["coconot_contrast"])]
+    for task, m in result["general"].items():
+        metric = m.get("metric", "exact_match")
+        rows.append({"measure": f"{task} {metric}", "value": m[metric], "ci95": proportion_interval(m[metric], m["n"]),
+                     "n": m["n"]})
+    return rows
+
+
+def caveats(settings) -> list[str]:
+    """What bounds paper B's verdicts here, read from the results: the harm judge's measured agreement with human
+    labels and the harm-type labeller's checked numbers against its floors."""
+    from .. import io
+    from ..judges import agreement
+    from ..report.tables import agreement_line
+
+    lines = [agreement_line(agreement(settings))]
+    try:
+        checked = io.read_result(settings.name, "harm_types")["harmtype_validation"]
+    except FileNotFoundError:
+        return lines + ["Harm-type labeller: not checked yet (run the harm-types stage)."]
+    names = {"intent_xstest_accuracy": "intent accuracy on XSTest", "safe_flagged_rate": "XSTest safe prompts flagged",
+             "explicit_auc": "explicit-content ROC-AUC on the OpenAI moderation labels"}
+    missed = [k for k, met in checked["floor_met"].items() if not met]
+    lines.append("Harm-type labeller: " + "; ".join(
+        f"{names[k]} {checked[k]:.3f} (floor {'≤' if k == 'safe_flagged_rate' else '≥'} {checked['floors'][k]})"
+        for k in names) + (f". It misses {len(missed)} of its 3 floors, so a type is the labeller's call, not a "
+                           "validated one: per-type verdicts say where a method acts on the prompts it typed."
+                           if missed else ". It meets its floors."))
+    return lines

@@ -101,26 +101,37 @@ class ImplicitReward:
         return torch.stack(out)
 
 
-def token_auc(reward, tokenizer, rows: Sequence[dict]) -> dict:
-    """ROC-AUC of −r_t against human toxic-span token labels (each text on its own, no prompt)."""
+def token_auc(reward, tokenizer, rows: Sequence[dict], n_boot: int = 0, seed: int = 0) -> dict:
+    """ROC-AUC of −r_t against human toxic-span token labels (each text on its own, no prompt); with n_boot, its
+    95% interval from a bootstrap of the texts (a text's tokens are not independent)."""
     from sklearn.metrics import roc_auc_score
 
-    scores, labels = [], []
-    for row in rows:
+    from ..stats import bootstrap_auc
+
+    scores, labels, texts = [], [], []
+    for i, row in enumerate(rows):
         ids, lab = token_labels(tokenizer, row["text"], row["spans"])
         if not ids:
             continue
         scores += [-r for r in reward.per_token([], ids)]
         labels += lab
+        texts += [i] * len(ids)
     y = np.asarray(labels, dtype=int)
-    return {"roc_auc": float(roc_auc_score(y, scores)), "tokens": int(len(y)), "toxic_tokens": int(y.sum()),
-            "texts": len(rows)}
+    out = {"roc_auc": float(roc_auc_score(y, scores)), "tokens": int(len(y)), "toxic_tokens": int(y.sum()),
+           "texts": len(rows)}
+    if n_boot:
+        out["ci95"] = bootstrap_auc(y, scores, texts, n_boot, seed)
+    return out
 
 
 def sequence_auc(reward, tokenizer, prompts: Sequence[str], answers: Sequence[str], unsafe: Sequence[bool],
-                 pool: str = "min") -> dict:
-    """ROC-AUC of the answer's pooled token reward (min or mean; low = unsafe) against safe/unsafe labels."""
+                 pool: str = "min", n_boot: int = 0, seed: int = 0) -> dict:
+    """ROC-AUC of the answer's pooled token reward (min or mean; low = unsafe) against safe/unsafe labels, with
+    each answer's score (−pooled reward: a paired comparison of rewards reads them) and, with n_boot, a stratified
+    bootstrap 95% interval."""
     from sklearn.metrics import roc_auc_score
+
+    from ..stats import bootstrap_auc
 
     pooled = []
     for prompt, answer in zip(prompts, answers):
@@ -128,9 +139,12 @@ def sequence_auc(reward, tokenizer, prompts: Sequence[str], answers: Sequence[st
         a_ids = tokenizer(answer, add_special_tokens=False)["input_ids"] or [tokenizer.eos_token_id]
         r = reward.per_token(p_ids, a_ids)
         pooled.append(min(r) if pool == "min" else float(np.mean(r)))
-    y = np.asarray(unsafe, dtype=int)
-    return {"roc_auc": float(roc_auc_score(y, [-v for v in pooled])), "n": int(len(y)), "unsafe": int(y.sum()),
-            "pool": pool}
+    y, scores = np.asarray(unsafe, dtype=int), [-v for v in pooled]
+    out = {"roc_auc": float(roc_auc_score(y, scores)), "n": int(len(y)), "unsafe": int(y.sum()), "pool": pool,
+           "scores": [float(v) for v in scores]}
+    if n_boot:
+        out["ci95"] = bootstrap_auc(y, scores, None, n_boot, seed)
+    return out
 
 
 def identity_digest(reward) -> str:

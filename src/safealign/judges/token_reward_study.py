@@ -72,11 +72,35 @@ def held_out_answers(settings, per_class: int, seed: int) -> list[dict]:
     return out
 
 
-def measure(reward, tokenizer, spans_rows: Sequence[dict], answers: Sequence[dict]) -> dict:
+def in_chat_format(answers: Sequence[dict], tokenizer) -> list[dict]:
+    """The answers with each prompt in the chat format the policy was aligned in (what the rewards score after)."""
+    from ..generate.hf import chat_inputs
+
+    return [{**r, "prompt": chat_inputs(tokenizer, [r["prompt"]])[0]} for r in answers]
+
+
+def measure(reward, tokenizer, spans_rows: Sequence[dict], answers: Sequence[dict], n_boot: int = 0,
+            seed: int = 0) -> dict:
+    """Token-level and sequence-level (min and mean pooling) ROC-AUC, each with a bootstrap 95% interval."""
     prompts, texts, unsafe = [r["prompt"] for r in answers], [r["response"] for r in answers], [r["unsafe"] for r in answers]
-    return {"token_auc": token_reward.token_auc(reward, tokenizer, spans_rows),
-            "sequence_auc": {pool: token_reward.sequence_auc(reward, tokenizer, prompts, texts, unsafe, pool=pool)
+    return {"token_auc": token_reward.token_auc(reward, tokenizer, spans_rows, n_boot, seed),
+            "sequence_auc": {pool: token_reward.sequence_auc(reward, tokenizer, prompts, texts, unsafe, pool, n_boot, seed)
                              for pool in ("min", "mean")}}
+
+
+def choice_margin(results: dict[str, dict], chosen: str, answers: Sequence[dict], n_boot: int, seed: int) -> dict:
+    """The chosen reward's mean-pooled sequence AUC minus each other candidate's, on the same answers (paired
+    bootstrap 95% interval): a margin whose interval holds 0 says the rule chose between equals."""
+    from ..stats import paired_auc_difference
+
+    unsafe = [int(r["unsafe"]) for r in answers]
+    out = {}
+    for name, result in results.items():
+        if name != chosen:
+            out[name] = paired_auc_difference(unsafe, result["sequence_auc"]["mean"]["scores"],
+                                              results[chosen]["sequence_auc"]["mean"]["scores"], n_boot, seed)
+            out[name]["resolved"] = out[name]["ci95"][0] > 0
+    return out
 
 
 def choose(results: dict[str, dict]) -> str:

@@ -8,7 +8,8 @@
 Every claim compares two points that answered the same prompts (the type pools' test prompts, ALERT, GSM8K),
 so it is a paired test: the paired bootstrap CI of b − a and McNemar's exact p (`report.paired`); the verdict
 rule is `evaluate.paper_b.verdict`'s (reproduced / contradicted only when the CI excludes 0 and p < 0.05,
-else unresolved). A claim whose points were not run is listed as "not run", never dropped.
+else unresolved). A claim whose points were not run is listed as "not run", never dropped. A "Holm p" column
+adjusts McNemar's p over every tested claim of the table, for the reader who wants the family-wise view.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from .. import io
-from ..evaluate.paper_b import paired_safety, verdict
+from ..evaluate.paper_b import paired_safety, proportion_interval, verdict, with_holm
 from .paired import paired_difference
 
 MEASURES = (("IHD", "pool:IHD"), ("EHD", "pool:EHD"), ("MHD", "pool:MHD"), ("natural", "alert"))
@@ -42,15 +43,16 @@ def curve_rows(results: Mapping[str, dict]) -> list[dict]:
     rows = []
     for name, r in results.items():
         mix = r["mixture"]
+        built = r.get("built", {})  # the rows actually mixed in, by type (an unselected draw has types too)
         base = {"point": name, "figure": r["figure"], "seed": r["seed"], "safety_rows": safety_rows(r),
-                **{f"{k}_rows": mix.get(k, 0) for k in ("IHD", "EHD", "MHD", "unselected")}}
+                **{f"{k}_rows": mix.get(k, 0) for k in ("IHD", "EHD", "MHD", "unselected")},
+                **{f"{k}_built": built.get(k, 0) for k in ("IHD", "EHD", "MHD")}}
         for measure, _ in MEASURES:
             m = r["alert_s"] if measure == "natural" else r["safety_by_type"][measure]
             rows.append({**base, "measure": measure, "score": m["score"], "ci95": m["ci95"], "n": m["n"]})
         g = r["general"]["gsm8k"]
         rows.append({**base, "measure": "GSM8K", "score": g["exact_match"],
-                     "ci95": [g["exact_match"] - 1.96 * g["exact_match_stderr"],
-                              g["exact_match"] + 1.96 * g["exact_match_stderr"]], "n": g["n"]})
+                     "ci95": proportion_interval(g["exact_match"], g["n"]), "n": g["n"]})
         over = r["over_refusal"]["xstest_safe"]
         rows.append({**base, "measure": "over-refusal (XSTest safe)", "score": over["rate"], "ci95": over["ci95"],
                      "n": over["n"]})
@@ -145,7 +147,7 @@ def claims(verdicts: Mapping[str, Sequence[dict]], results: Mapping[str, dict], 
                         f"{paired['difference']:+.3f} [{paired['ci95'][0]:+.3f}, {paired['ci95'][1]:+.3f}]",
                         "McNemar p": None if paired is None else paired["mcnemar_p"],
                         "n": 0 if paired is None else paired["n"], "verdict": call})
-    return out
+    return with_holm(out)
 
 
 def seed_spread(results: Mapping[str, dict]) -> list[dict]:
