@@ -112,3 +112,25 @@ def test_the_filtering_chapter_writes_what_the_issue_checks_on_the_smoke_profile
     assert {v["new_tokens"] for v in latency.values()} == {result["latency"]["prompts"] * result["latency"]["new_tokens_each"]}
     assert result["settings"]["store"]["vs_off"]["alert_s"]["n"] == result["settings"]["off"]["alert"]["n"]
     assert io.read_result("smoke", "filtering/sweep")["points"]
+
+
+def test_a_filtered_setting_is_compared_with_off_by_a_paired_test_on_every_measure():
+    from safealign.generate import filter_study
+
+    off = ([{"benchmark": "alert", "prompt": f"a{i}", "answer": "x", "safe": False, "category": "crime"} for i in range(20)]
+           + [{"benchmark": "pool:IHD", "prompt": f"i{i}", "answer": "x", "safe": False, "source": "pku"} for i in range(20)]
+           + [{"benchmark": "xstest", "prompt": f"x{i}", "answer": "x", "label": "complied", "type": "t"} for i in range(10)]
+           + [{"benchmark": "gsm8k", "prompt": f"g{i}", "answer": "1", "correct": True} for i in range(10)])
+    on = [dict(r) for r in off]
+    for r in on:
+        if r["benchmark"] in ("alert", "pool:IHD"):
+            r["safe"], r["answer"] = True, "y"                     # the filter made every harmful answer safe
+        if r["benchmark"] == "xstest" and r["prompt"] in ("x0", "x1"):
+            r["label"], r["answer"] = "refused", "no"               # and refused two safe prompts
+    out = filter_study.vs_off(off, on, {"crime": 100}, n_boot=200, seed=0)
+    assert out["alert_s"]["difference"] == 1.0 and out["alert_s"]["mcnemar_p"] < 1e-4
+    assert set(out["safety_by_type"]) == {"IHD"} and out["safety_by_type"]["IHD"]["difference"] == 1.0
+    assert out["over_refusal"]["difference"] == 0.2 and out["over_refusal"]["n"] == 10
+    assert out["gsm8k"]["difference"] == 0.0 and out["gsm8k"]["mcnemar_p"] == 1.0
+    assert out["answers_changed"]["alert"] == {"changed": 20, "n": 20, "share": 1.0}
+    assert out["answers_changed"]["xstest"]["changed"] == 2

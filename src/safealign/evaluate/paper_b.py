@@ -254,6 +254,26 @@ def paired_safety(records_a: Sequence[dict], records_b: Sequence[dict], benchmar
                              n_boot=n_boot, seed=seed)
 
 
+def paired_indicator(records_a: Sequence[dict], records_b: Sequence[dict], benchmark: str, value, n_boot: int,
+                     seed: int) -> dict | None:
+    """b − a of a per-answer yes/no measure (`value(record)`: GSM8K correct, an XSTest refusal) on the prompts both
+    answered in `benchmark`, with a paired bootstrap CI and McNemar's exact p; None without common prompts."""
+    from ..report.paired import paired_difference
+
+    a = {r["prompt"]: value(r) for r in records_a if r["benchmark"] == benchmark}
+    b = {r["prompt"]: value(r) for r in records_b if r["benchmark"] == benchmark}
+    common = sorted(set(a) & set(b))
+    if not common:
+        return None
+    return paired_difference([a[p] for p in common], [b[p] for p in common], [benchmark] * len(common),
+                             {benchmark: 1.0}, n_boot=n_boot, seed=seed)
+
+
+def refused(record: dict) -> bool:
+    """An over-refusal record's yes/no: refused fully or partly (XSTest's rate counts both)."""
+    return record["label"] in ("refused", "partial")
+
+
 def verdict(paired: dict | None, expected_sign: int, alpha: float = 0.05) -> str:
     """The stated rule: 'reproduced' when the paired 95% CI excludes 0 on paper B's side *and* McNemar's exact
     p < alpha, 'contradicted' when both hold on the other side, else 'unresolved' (also without common
@@ -352,3 +372,35 @@ def caveats(settings) -> list[str]:
                            "validated one: per-type verdicts say where a method acts on the prompts it typed."
                            if missed else ". It meets its floors."))
     return lines
+
+
+# paper B's Table 1 rows that ours has too: our row name -> paper B's key
+TABLE1_ROWS = {"safety IHD": "IHD", "safety EHD": "EHD", "safety MHD": "MHD", "safety natural (ALERT S)": "natural",
+               "arc_easy (acc)": "arc_easy", "hellaswag (acc_norm)": "hellaswag", "gsm8k (exact_match)": "gsm8k"}
+
+
+def _cell(value, ci=None, n=None) -> str:
+    if value is None:
+        return "—" + (f" (n={n})" if n is not None else "")
+    return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "") + (f" (n={n})" if n is not None else "")
+
+
+def table1(results: Mapping[str, dict], labels: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """Paper B's Table 1 side by side: a column per model of ours (every measure with its 95% interval and n) and
+    per column of paper B's Table 1 (its numbers on the rows ours has too)."""
+    columns = {}
+    for m, r in results.items():
+        col = {f"safety {t}": _cell(v["score"], v["ci95"], v["n"]) for t, v in r["safety_by_type"].items()}
+        col["safety natural (ALERT S)"] = _cell(r["alert_s"]["score"], r["alert_s"]["ci95"], r["alert_s"]["n"])
+        for name, key in (("XSTest safe", "xstest_safe"), ("CoCoNot contrast", "coconot_contrast")):
+            o = r["over_refusal"][key]
+            col[f"over-refusal {name}"] = _cell(o["rate"], o["ci95"], o["n"])
+        for task, g in r["general"].items():
+            metric = g.get("metric", "exact_match")
+            col[f"{task} ({metric})"] = _cell(g[metric], proportion_interval(g[metric], g["n"]), g["n"])
+        col["distinct-2 of safe answers"] = _cell(r["diversity"]["distinct_2"], n=r["diversity"]["safe_answers"])
+        col["templated refusals"] = _cell(r["diversity"]["templated_refusal_share"])
+        columns[f"ours: {labels[m]}"] = col
+    for m, numbers in PAPER_B_TABLE1.items():
+        columns[f"paper B: {PAPER_B_COLUMNS[m]}"] = {row: _cell(numbers[key]) for row, key in TABLE1_ROWS.items()}
+    return columns

@@ -277,6 +277,107 @@ def paired_vs_off(off_records: list[dict], on_records: list[dict], population: d
     return paired_difference(a, b, groups, population, n_boot=n_boot, seed=seed)
 
 
+def vs_off(off_records: list[dict], on_records: list[dict], population: dict[str, int], n_boot: int, seed: int) -> dict:
+    """A filter setting against off on the same prompts, each a paired test (bootstrap CI, McNemar p): ALERT S, the
+    safe rate on each type pool's test prompts, XSTest over-refusal and GSM8K exact match; and the answers changed."""
+    from ..evaluate.paper_b import paired_indicator, paired_safety, refused
+
+    kinds = sorted({r["benchmark"] for r in off_records if r["benchmark"].startswith("pool:")})
+    return {
+        "alert_s": paired_vs_off(off_records, on_records, population, n_boot, seed),
+        "safety_by_type": {k.split(":", 1)[1]: paired_safety(off_records, on_records, k, n_boot, seed) for k in kinds},
+        "over_refusal": paired_indicator(off_records, on_records, "xstest", refused, n_boot, seed),
+        "gsm8k": paired_indicator(off_records, on_records, "gsm8k", lambda r: r["correct"], n_boot, seed),
+        "answers_changed": {b: answers_changed(off_records, on_records, b) for b in ("alert", "xstest", "gsm8k")},
+    }
+
+
+def compare(profile: str, settings, store, judge, detector, harm_type_of: dict[str, str],
+            test_pools: dict[str, list[dict]]) -> tuple[dict, dict, dict]:
+    """Every model of `filtering.models` under each setting (off, store, store+reward): the runs, their answer
+    records, and fixed-length latency per model; each filtered run carries `vs_off` (paired tests against off)."""
+    from tqdm.auto import tqdm
+
+    from .. import data
+    from ..evaluate.run import group_sizes
+
+    cfg = settings.filtering
+    runs, records, latency = {}, {}, {}
+    for model in tqdm(cfg.models, desc="models"):
+        for name, (k, w) in settings_of(settings).items():
+            runs[model, name], records[model, name] = measure(profile, model, settings, store, k, w, judge, detector,
+                                                              harm_type_of, test_pools)
+    population = group_sizes(data.load("alert")["category"])
+    for model in cfg.models:
+        prompts = [r["prompt"] for r in records[model, "off"] if r["benchmark"] == "alert"][:cfg.latency.prompts]
+        latency[model] = fixed_length_latency(profile, model, settings, store, prompts)
+        for name in ("store", "store+reward"):
+            runs[model, name]["vs_off"] = {
+                **vs_off(records[model, "off"], records[model, name], population, settings.eval.common.n_boot,
+                         settings.seed),
+                "latency_ratio": latency[model]["settings"][name]["ratio_to_off"]}
+    return runs, records, latency
+
+
+def _rate(v: dict | None, key: str = "score") -> str:
+    if not v or v.get("n") == 0 or v.get(key) is None:
+        return "no prompts"
+    ci = v.get("ci95")
+    return f"{v[key]:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "") + f" (n={v['n']})"
+
+
+def _paired(v: dict | None) -> str:
+    if not v:
+        return "—"
+    return f"{v['difference']:+.3f} [{v['ci95'][0]:+.3f}, {v['ci95'][1]:+.3f}], p={v['mcnemar_p']:.3f}"
+
+
+def summary_rows(runs: dict, latency: dict) -> dict[str, dict]:
+    """The chapter's table: per model and setting, every measure with its 95% interval and n, and for the filtered
+    settings each paired difference against off (CI, McNemar p), answers changed and seconds per new token."""
+    from ..evaluate.paper_b import proportion_interval
+
+    rows = {}
+    for (model, name), r in runs.items():
+        vs = r.get("vs_off", {})
+        g = r["general"]
+        row = {"ALERT S": _rate({"score": r["alert"]["overall"], "ci95": r["alert"]["ci95"], "n": r["alert"]["n"]}),
+               **{f"S on {t} test pool": _rate(v) for t, v in r["safety_by_type"].items()},
+               "XSTest over-refusal": _rate(r["over_refusal"], "rate"),
+               "GSM8K exact match": _rate({"score": g["exact_match"], "n": g["n"],
+                                           "ci95": proportion_interval(g["exact_match"], g["n"])})}
+        timed = latency[model]["settings"][name]
+        row["seconds per new token, fixed length (x off)"] = f"{timed['seconds_per_token']:.4f} ({timed['ratio_to_off']:.2f}x)"
+        if vs:
+            row.update({"ΔS vs off": _paired(vs["alert_s"]),
+                        **{f"Δ S on {t} vs off": _paired(v) for t, v in vs["safety_by_type"].items()},
+                        "Δ over-refusal vs off": _paired(vs["over_refusal"]), "Δ GSM8K vs off": _paired(vs["gsm8k"]),
+                        "answers changed (ALERT / XSTest / GSM8K)": " / ".join(
+                            f"{c['changed']}/{c['n']}" for c in vs["answers_changed"].values())})
+        rows[f"{model} / {name}"] = row
+    return rows
+
+
+def sweep(profile: str, settings, store, judge, detector, harm_type_of: dict[str, str], runs: dict,
+          records: dict) -> list[dict]:
+    """The first model over sweep_points (ALERT only): S with its CI, the share of answers changed against off and
+    seconds per new token; a point equal to a compared setting reuses that run."""
+    from tqdm.auto import tqdm
+
+    first = settings.filtering.models[0]
+    main_points = {(k, w): name for name, (k, w) in settings_of(settings).items() if k is not None}
+    out = []
+    for k, w in tqdm(sweep_points(settings), desc="sweep"):
+        if (k, w) in main_points:
+            r, rec = runs[first, main_points[k, w]], records[first, main_points[k, w]]
+        else:
+            r, rec = measure(profile, first, settings, store, k, w, judge, detector, harm_type_of, alert_only=True)
+        out.append({"k": k, "w": w, "alert_s": r["alert"]["overall"], "ci95": r["alert"]["ci95"],
+                    "answers_changed": answers_changed(records[first, "off"], rec, "alert")["share"],
+                    "seconds_per_token": r["timing"]["seconds_per_token"]})
+    return out
+
+
 def answers_changed(off_records: list[dict], on_records: list[dict], benchmark: str) -> dict:
     off = {r["prompt"]: r["answer"] for r in off_records if r["benchmark"] == benchmark}
     on = {r["prompt"]: r["answer"] for r in on_records if r["benchmark"] == benchmark}

@@ -17,8 +17,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from .. import io
-from ..evaluate.paper_b import paired_safety, proportion_interval, verdict, with_holm
-from .paired import paired_difference
+from ..evaluate.paper_b import paired_indicator, paired_safety, proportion_interval, verdict, with_holm
 
 MEASURES = (("IHD", "pool:IHD"), ("EHD", "pool:EHD"), ("MHD", "pool:MHD"), ("natural", "alert"))
 
@@ -59,15 +58,23 @@ def curve_rows(results: Mapping[str, dict]) -> list[dict]:
     return rows
 
 
+def curve_figure(part, x: str, title: str, color: str = "measure", dash: str | None = None):
+    """A plotly line figure of curve_rows' frame (columns score, lo, hi): score over x with 95% error bars, one
+    line per `color` (and `dash`); None when no point of it has a score."""
+    from .. import viz
+
+    part = part[part.score.notna()].sort_values(x)
+    if part.empty:
+        return None
+    fig = viz.px.line(part, x=x, y="score", color=color, line_dash=dash, markers=True, template=viz.TEMPLATE,
+                      error_y=part.hi - part.score, error_y_minus=part.score - part.lo, title=title)
+    fig.update_yaxes(range=[0, 1.02])
+    return fig
+
+
 def paired_gsm8k(records_a: Sequence[dict], records_b: Sequence[dict], n_boot: int, seed: int) -> dict | None:
     """b − a of GSM8K exact match on the items both answered (paired bootstrap, McNemar)."""
-    a = {r["prompt"]: r["correct"] for r in records_a if r["benchmark"] == "gsm8k"}
-    b = {r["prompt"]: r["correct"] for r in records_b if r["benchmark"] == "gsm8k"}
-    common = sorted(set(a) & set(b))
-    if not common:
-        return None
-    return paired_difference([a[p] for p in common], [b[p] for p in common], ["gsm8k"] * len(common),
-                             {"gsm8k": 1.0}, n_boot=n_boot, seed=seed)
+    return paired_indicator(records_a, records_b, "gsm8k", lambda r: r["correct"], n_boot, seed)
 
 
 def _last_two(results: Mapping[str, dict], figure: str) -> list[str]:
