@@ -64,6 +64,23 @@ def test_diversity_reads_safe_answers_and_refusals_of_harmful_prompts():
     assert out["distinct_1"] == pytest.approx(2 / 4)
 
 
+def test_diversity_intervals_are_jackknife_intervals_around_the_point():
+    cfg = SimpleNamespace(template_words=2, template_min_count=2)
+    labels = ["refused" if i % 2 else "complied" for i in range(40)]
+    records = [{"answer": "sorry no" if lab == "refused" else f"answer number {i} with words", "safe": True}
+               for i, lab in enumerate(labels)]
+    out = paper_b.diversity(records, labels, cfg, seed=0)
+    lo, hi = out["distinct_2_ci95"]
+    assert lo < out["distinct_2"] < hi and hi - lo < 0.2
+    assert out["templated_refusal_share_ci95"] == [1.0, 1.0]                # every refusal opens the same way
+    assert paper_b.diversity(records[:1], labels[:1], cfg)["distinct_2_ci95"] is None
+    # the jackknife of a mean is the textbook standard error of the mean
+    xs = [float(i % 7) for i in range(50)]
+    lo, hi = paper_b.jackknife_interval(lambda v: sum(v) / len(v), xs, groups=50)
+    import numpy as np
+    assert (hi - lo) / 2 == pytest.approx(1.959964 * np.std(xs, ddof=1) / np.sqrt(50))
+
+
 def test_paired_safety_pairs_by_prompt_and_the_verdict_follows_the_stated_rule():
     base = [{"benchmark": "pool:IHD", "prompt": f"p{i}", "safe": False, "source": "pku"} for i in range(30)]
     better = [{**r, "safe": True} for r in base]

@@ -103,14 +103,34 @@ def templated_share(texts: Sequence[str], words: int, min_count: int) -> float |
     return sum(counts[o] >= min_count for o in openings if o) / len(texts) if texts else None
 
 
-def diversity(records: Sequence[dict], refusal_labels: Sequence[str], cfg) -> dict:
+def jackknife_interval(statistic, items: Sequence, groups: int = 20, seed: int = 0) -> list[float] | None:
+    """95% interval of a corpus statistic (distinct-n, a templated share) by the delete-a-group jackknife: items
+    split at random into `groups` groups, the statistic recomputed without each, point ± 1.96 jackknife SE. A
+    bootstrap would be biased here: its resamples repeat answers, and repeated answers lower distinct-n."""
+    point = statistic(list(items))
+    g = min(groups, len(items))
+    if point is None or g < 2:
+        return None
+    label = np.random.default_rng(seed).permutation(len(items)) % g
+    values = [statistic([it for it, lab in zip(items, label) if lab != k]) for k in range(g)]
+    values = np.array([v for v in values if v is not None], dtype=float)
+    if len(values) < 2:
+        return None
+    se = float(np.sqrt((len(values) - 1) / len(values) * np.sum((values - values.mean()) ** 2)))
+    return [point - 1.959964 * se, point + 1.959964 * se]
+
+
+def diversity(records: Sequence[dict], refusal_labels: Sequence[str], cfg, seed: int = 0) -> dict:
     """Diversity of the safe answers to the harmful prompts (type pools and ALERT): distinct-1/2 of the safe
-    answers and the share of templated openings among the refusals."""
+    answers and the share of templated openings among the refusals, each with a jackknife 95% interval
+    (answers / refusals deleted a group at a time)."""
     safe = [r["answer"] for r in records if r.get("safe")]
     refusals = [r["answer"] for r, lab in zip(records, refusal_labels) if lab in ("refused", "partial")]
+    templated = lambda texts: templated_share(texts, cfg.template_words, cfg.template_min_count)  # noqa: E731
     return {"safe_answers": len(safe), "distinct_1": distinct_n(safe, 1), "distinct_2": distinct_n(safe, 2),
-            "refusals": len(refusals),
-            "templated_refusal_share": templated_share(refusals, cfg.template_words, cfg.template_min_count),
+            "distinct_2_ci95": jackknife_interval(lambda t: distinct_n(t, 2), safe, seed=seed),
+            "refusals": len(refusals), "templated_refusal_share": templated(refusals),
+            "templated_refusal_share_ci95": jackknife_interval(templated, refusals, seed=seed),
             "template_rule": f"first {cfg.template_words} words shared by >= {cfg.template_min_count} refusals"}
 
 
@@ -141,7 +161,7 @@ def evaluate_policy(settings, name: str, backend, test_pools: Mapping[str, Seque
     records += rec
     harmful = [r for r in records if r["benchmark"].startswith("pool:") or r["benchmark"] == "alert"]
     result["diversity"] = diversity(harmful, detector.classify([r["prompt"] for r in harmful],
-                                                               [r["answer"] for r in harmful]), cfg)
+                                                               [r["answer"] for r in harmful]), cfg, seed)
     xstest, rec = run_over_refusal(gen, detector, {**common, **ecfg.xstest, "max_new_tokens": cfg.max_new_tokens}, seed)
     records += rec
     coconot, rec = coconot_over_refusal(gen, detector, cfg.coconot_contrast, common, seed)
@@ -398,8 +418,9 @@ def table1(results: Mapping[str, dict], labels: Mapping[str, str]) -> dict[str, 
         for task, g in r["general"].items():
             metric = g.get("metric", "exact_match")
             col[f"{task} ({metric})"] = _cell(g[metric], proportion_interval(g[metric], g["n"]), g["n"])
-        col["distinct-2 of safe answers"] = _cell(r["diversity"]["distinct_2"], n=r["diversity"]["safe_answers"])
-        col["templated refusals"] = _cell(r["diversity"]["templated_refusal_share"])
+        d = r["diversity"]
+        col["distinct-2 of safe answers"] = _cell(d["distinct_2"], d.get("distinct_2_ci95"), d["safe_answers"])
+        col["templated refusals"] = _cell(d["templated_refusal_share"], d.get("templated_refusal_share_ci95"), d["refusals"])
         columns[f"ours: {labels[m]}"] = col
     for m, numbers in PAPER_B_TABLE1.items():
         columns[f"paper B: {PAPER_B_COLUMNS[m]}"] = {row: _cell(numbers[key]) for row, key in TABLE1_ROWS.items()}
