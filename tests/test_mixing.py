@@ -146,6 +146,12 @@ def test_a_no_gain_claim_is_contradicted_only_by_a_resolved_gain_and_unrun_point
     pick = lambda rows: {r["claim (paper B §3.1, §4.1)"]: r["verdict"] for r in rows if r["measure"] == "IHD"}  # noqa: E731
     assert pick(flat)[saturates] == "not contradicted" and pick(rising)[saturates] == "contradicted"
     assert pick(flat)["more safety data makes the model safer on IHD (Fig. 2)"] == "not run"   # fig2-0 never ran
+    # each row names the training rows it rests on: of the measure's type as built, or of all safety data
+    results["fig2-24"]["built"], results["fig2-48"]["built"] = {"EHD": 0, "general": 100}, {"EHD": 1, "general": 100}
+    results["fig2-24"]["mixture"]["unselected"], results["fig2-48"]["mixture"]["unselected"] = 24, 48
+    assert mixing_study.rows_moved(results, "fig2-24", "fig2-48", "EHD") == "0 → 1 EHD"
+    assert mixing_study.rows_moved(results, "fig2-24", "fig2-48", "natural") == "24 → 48 (all types)"
+    assert mixing_study.rows_moved(results, "fig2-0", "fig2-48", "IHD") == "? → 0 IHD"
 
 
 def test_the_gpu_profile_runs_every_point_of_a_larger_study_that_the_shipped_pools_can_fill():

@@ -121,6 +121,18 @@ def comparisons(results: Mapping[str, dict], grid: Mapping) -> list[dict]:
     return out
 
 
+def rows_moved(results: Mapping[str, dict], a: str, b: str, measure: str) -> str:
+    """The training rows behind a comparison: of the measure's type (IHD / EHD / MHD) as built, else of all safety
+    data, in point a and point b ("?" for a point not run). A claim about EHD resting on 0 → 1 EHD rows says so."""
+    def count(name):
+        if name not in results:
+            return "?"
+        r = results[name]
+        return r.get("built", {}).get(measure, 0) if measure in ("IHD", "EHD", "MHD") else safety_rows(r)
+
+    return f"{count(a)} → {count(b)}" + (f" {measure}" if measure in ("IHD", "EHD", "MHD") else " (all types)")
+
+
 def claims(verdicts: Mapping[str, Sequence[dict]], results: Mapping[str, dict], grid: Mapping, n_boot: int,
            seed: int) -> list[dict]:
     """Each comparison of `comparisons` on each of its measures: ours (paired b − a) and the verdict.
@@ -132,7 +144,7 @@ def claims(verdicts: Mapping[str, Sequence[dict]], results: Mapping[str, dict], 
     for c in comparisons(results, grid):
         for measure in c["measures"]:
             row = {"claim (paper B §3.1, §4.1)": c["claim"], "paper B": c["paper B"], "a": c["a"], "b": c["b"],
-                   "measure": measure}
+                   "measure": measure, "safety rows a → b": rows_moved(results, c["a"], c["b"], measure)}
             if c["a"] not in verdicts or c["b"] not in verdicts:
                 out.append({**row, "ours": "—", "McNemar p": None, "n": 0, "verdict": "not run"})
                 continue
