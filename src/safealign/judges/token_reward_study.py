@@ -88,6 +88,36 @@ def measure(reward, tokenizer, spans_rows: Sequence[dict], answers: Sequence[dic
                              for pool in ("min", "mean")}}
 
 
+def measure_all(rewards: dict, tokenizer, spans_rows: Sequence[dict], answers: Sequence[dict], n_boot: int,
+                seed: int) -> tuple[dict, list[dict]]:
+    """`measure` for every candidate, timed; with the chapter's table: per candidate each AUC with its interval."""
+    import time
+
+    measured, rows = {}, []
+    for name, reward in rewards.items():
+        start = time.time()
+        measured[name] = m = measure(reward, tokenizer, spans_rows, answers, n_boot, seed)
+        rows.append({"reward": name, "token ROC-AUC (toxic spans test)": m["token_auc"]["roc_auc"],
+                     "token 95% CI": m["token_auc"]["ci95"],
+                     **{f"sequence ROC-AUC, {pool} pooling": m["sequence_auc"][pool]["roc_auc"] for pool in ("min", "mean")},
+                     **{f"{pool} pooling 95% CI": m["sequence_auc"][pool]["ci95"] for pool in ("min", "mean")},
+                     "tokens": m["token_auc"]["tokens"], "answers": m["sequence_auc"]["mean"]["n"],
+                     "seconds": round(time.time() - start, 1)})
+    return measured, rows
+
+
+def auc_bars(measured: dict) -> list[dict]:
+    """Long rows for the chapter's figure: per candidate and measure, the AUC and its 95% interval."""
+    out = []
+    for name, m in measured.items():
+        parts = [("token (toxic spans test)", m["token_auc"])] + [(f"sequence, {pool} pooling", m["sequence_auc"][pool])
+                                                                  for pool in ("min", "mean")]
+        for measure_name, v in parts:
+            ci = v.get("ci95") or [v["roc_auc"], v["roc_auc"]]
+            out.append({"reward": name, "measure": measure_name, "ROC-AUC": v["roc_auc"], "lo": ci[0], "hi": ci[1]})
+    return out
+
+
 def choice_margin(results: dict[str, dict], chosen: str, answers: Sequence[dict], n_boot: int, seed: int) -> dict:
     """The chosen reward's mean-pooled sequence AUC minus each other candidate's, on the same answers (paired
     bootstrap 95% interval): a margin whose interval holds 0 says the rule chose between equals."""
