@@ -5,8 +5,9 @@
 
 Each round runs the first stale stage of the pipeline's plan (`python -m safealign.pipeline --only STAGE`, its
 output in DIR/STAGE.log). On success book/ is committed as "<profile> rebuild: STAGE" and CMD (if given) runs
-with STAGE in its environment. A stage that fails is recorded in DIR/failed.txt, its half-written book/ files are
-discarded, and it is skipped together with every stage that runs after it; independent stages go on. Delete
+with STAGE in its environment. A stage that fails is recorded in DIR/failed.txt, its half-written pages and results
+are discarded (the answers it generated are kept and committed: they are keyed by what made them), and it is
+skipped together with every stage that runs after it; independent stages go on. Delete
 failed.txt (or a line of it) after a fix to run those stages again. --dry-run prints the order and runs nothing.
 """
 
@@ -82,8 +83,12 @@ def main(argv: list[str] | None = None) -> int:
             failed.add(stage)
             with open(failed_file, "a") as f:
                 f.write(stage + "\n")
-            git("checkout", "-q", "--", "book")
-            git("clean", "-fdq", "book")
+            # its half-written pages and results go; answers it generated stay (keyed by what made them, valid)
+            for folder in ("book/executed", "book/results"):
+                git("checkout", "-q", "--", folder)
+                git("clean", "-fdq", folder)
+            git("add", "-A", "book/answers")
+            git("commit", "-q", "-m", f"{args.profile} rebuild: answers kept from the failed stage {stage}")
             print(f"{time.strftime('%FT%TZ', time.gmtime())} FAILED {stage} (see {args.logs / (stage + '.log')}); "
                   "skipping it and the stages after it", flush=True)
             continue
