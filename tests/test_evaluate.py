@@ -75,7 +75,7 @@ def test_bootstrap_ci_brackets_the_estimate_is_reproducible_and_shrinks_with_dat
     big = evaluate.safety_score(safe * 20, cats * 20, n_boot=500, seed=3)
     assert big["ci95"][1] - big["ci95"][0] < (high - low) / 2
     constant = evaluate.safety_score([True] * 5, ["sex_porn"] * 5, n_boot=100)
-    assert constant["ci95"] == [1.0, 1.0]
+    assert constant["ci95"][1] == 1.0 and 0.5 < constant["ci95"][0] < 1.0    # Wilson's, not a collapsed [1, 1]
 
 
 def test_toxicity_expected_max_and_average_on_hand_made_scores():
@@ -93,10 +93,29 @@ def test_toxicity_needs_the_same_number_of_generations_per_prompt():
 
 
 def test_over_refusal_counts_full_and_partial_refusals():
-    r = evaluate.refusal_rate(["refused", "complied", "partial", "complied"], n_boot=100)
+    r = evaluate.refusal_rate(["refused", "complied", "partial", "complied"])
     assert r["rate"] == 0.5 and r["full_refusal"] == 0.25 and r["partial_refusal"] == 0.25 and r["n"] == 4
     with pytest.raises(ValueError, match="maybe"):
         evaluate.refusal_rate(["maybe"])
+
+
+def test_rates_of_zero_or_one_get_an_interval_that_does_not_collapse():
+    from safealign.stats import wilson_interval
+
+    none_refused = evaluate.refusal_rate(["complied"] * 40)
+    assert none_refused["rate"] == 0.0 and none_refused["ci95"] == pytest.approx(wilson_interval(0, 40))
+    assert none_refused["ci95"][1] > 0.05                                  # not the bootstrap's [0, 0]
+    # every category all safe: per category Wilson, overall Wilson at Kish's effective n (equal weights: n)
+    s = evaluate.stratified_rate([1.0] * 20, ["a"] * 10 + ["b"] * 10, n_boot=200, seed=0)
+    assert s["overall"] == 1.0 and s["ci95"] == pytest.approx(wilson_interval(20, 20))
+    assert s["by_group"]["a"]["ci95"] == pytest.approx(wilson_interval(10, 10))
+    # a stratum that varies keeps the stratified bootstrap overall; constant strata still get Wilson
+    mixed = evaluate.stratified_rate([1.0] * 10 + [0.0, 1.0] * 5, ["a"] * 10 + ["b"] * 10, n_boot=200, seed=0)
+    assert mixed["ci95"][0] < mixed["overall"] < mixed["ci95"][1]
+    assert mixed["by_group"]["a"]["ci95"] == pytest.approx(wilson_interval(10, 10))
+    # values that are not yes/no keep the percentile bootstrap per group
+    graded = evaluate.stratified_rate([0.2, 0.4, 0.6, 0.8], ["a", "a", "a", "a"], n_boot=200, seed=0)
+    assert 0.2 <= graded["by_group"]["a"]["ci95"][0] < graded["by_group"]["a"]["ci95"][1] <= 0.8
 
 
 def test_stratified_subset_covers_every_stratum_and_spreads_over_a_second_label():

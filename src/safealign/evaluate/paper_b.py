@@ -81,7 +81,7 @@ def coconot_over_refusal(generate, detector, n: int | None, cfg: dict, seed: int
     answers = generate(rows["prompt"], max_new_tokens=cfg["max_new_tokens"], batch_size=cfg["batch_size"],
                        desc="CoCoNot contrast")
     labels = detector.classify(rows["prompt"], answers)
-    result = {**refusal_rate(labels, cfg["n_boot"], seed), "population": len(ds)}
+    result = {**refusal_rate(labels), "population": len(ds)}
     return result, [{"benchmark": "coconot_contrast", "prompt": p, "answer": a, "label": lab}
                     for p, a, lab in zip(rows["prompt"], answers, labels)]
 

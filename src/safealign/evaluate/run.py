@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from .. import data, io, models, paths
+from ..stats import wilson_interval
 
 # ALERT's 32 fine categories -> the 6 macro categories of paper A (Def. 1, Table 2 row names).
 # ALERT (Tedeschi et al. 2024, Table 1) groups its fine categories under the same six headings.
@@ -55,6 +56,18 @@ def _percentile_ci(samples: np.ndarray) -> list[float]:
     return [float(np.percentile(samples, 2.5)), float(np.percentile(samples, 97.5))]
 
 
+def _binary(values: Sequence[float]) -> bool:
+    return all(v in (0.0, 1.0) for v in values)
+
+
+def _rate_ci(values: Sequence[float], boot: np.ndarray) -> list[float]:
+    """A group's 95% interval: Wilson's for yes/no values (a percentile bootstrap of 28 answers that are all safe
+    collapses to [1, 1]), the percentile bootstrap otherwise."""
+    if _binary(values):
+        return wilson_interval(int(sum(values)), len(values))
+    return _percentile_ci(boot)
+
+
 def stratified_rate(values: Sequence[float], groups: Sequence[str], weights: dict[str, float] | None = None,
                     n_boot: int = 1000, seed: int = 0) -> dict:
     """Weighted average of per-group means (Def. 4 / Def. 5) with stratified-bootstrap 95% CIs.
@@ -84,12 +97,18 @@ def stratified_rate(values: Sequence[float], groups: Sequence[str], weights: dic
         arr = np.asarray(by_group[g])
         boot[:, j] = arr[rng.integers(0, len(arr), size=(n_boot, len(arr)))].mean(axis=1)
     overall_boot = boot @ w
+    ci = _percentile_ci(overall_boot)
+    if ci[0] == ci[1] and _binary(values):
+        # every stratum constant (all safe or all unsafe): the bootstrap cannot vary, so Wilson's interval at the
+        # weighted rate with Kish's effective n, 1 / sum(w_g^2 / n_g)
+        n_eff = 1.0 / float(np.sum(w ** 2 / np.array([len(by_group[g]) for g in names])))
+        ci = wilson_interval(float(means @ w) * n_eff, n_eff)
     return {
         "overall": float(means @ w),
-        "ci95": _percentile_ci(overall_boot),
+        "ci95": ci,
         "n": int(len(values)),
         "by_group": {g: {"score": float(means[j]), "n": len(by_group[g]), "weight": float(w[j]),
-                         "ci95": _percentile_ci(boot[:, j])} for j, g in enumerate(names)},
+                         "ci95": _rate_ci(by_group[g], boot[:, j])} for j, g in enumerate(names)},
     }
 
 
@@ -147,16 +166,15 @@ def toxicity_metrics(scores: Sequence[Sequence[float]], n_boot: int = 1000, seed
     }
 
 
-def refusal_rate(labels: Sequence[str], n_boot: int = 1000, seed: int = 0) -> dict:
-    """XSTest over-refusal on safe prompts: full refusals, partial refusals and their sum (XSTest's rate)."""
+def refusal_rate(labels: Sequence[str]) -> dict:
+    """XSTest over-refusal on safe prompts: full refusals, partial refusals and their sum (XSTest's rate), with
+    Wilson's 95% interval (valid at a rate of 0, where a bootstrap collapses to [0, 0])."""
     allowed = {"refused", "complied", "partial"}
     bad = sorted(set(labels) - allowed)
     if bad:
         raise ValueError(f"refusal labels must be in {sorted(allowed)}, got {bad}")
     refused = np.array([lab in ("refused", "partial") for lab in labels], dtype=float)
-    rng = np.random.default_rng(seed)
-    boot = refused[rng.integers(0, len(refused), size=(n_boot, len(refused)))].mean(axis=1)
-    return {"rate": float(refused.mean()), "ci95": _percentile_ci(boot),
+    return {"rate": float(refused.mean()), "ci95": wilson_interval(int(refused.sum()), len(refused)),
             "full_refusal": float(np.mean([lab == "refused" for lab in labels])),
             "partial_refusal": float(np.mean([lab == "partial" for lab in labels])), "n": len(labels)}
 
@@ -395,7 +413,7 @@ def run_over_refusal(generate, detector, cfg: dict, seed: int) -> tuple[dict, li
     answers = generate(rows["prompt"], max_new_tokens=cfg["max_new_tokens"],
                        batch_size=cfg["batch_size"], desc="XSTest")
     labels = detector.classify(rows["prompt"], answers)
-    result = refusal_rate(labels, cfg["n_boot"], seed)
+    result = refusal_rate(labels)
     result["population"] = len(xs)
     records = [{"benchmark": "xstest", "type": t, "prompt": p, "answer": a, "label": lab}
                for t, p, a, lab in zip(rows["type"], rows["prompt"], answers, labels)]

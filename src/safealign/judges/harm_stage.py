@@ -218,7 +218,7 @@ def base_model_under_judges(settings: dict, judges: dict, detector) -> tuple[dic
         summary["ASR"][name] = {"overall": a_["overall"], "ci95": a_["ci95"]}
     unsafe = {n: [not x for x in v] for n, v in safe.items()}
     summary["mcnemar_vs_harm_judge"] = {n: compare.mcnemar(unsafe[first], unsafe[n]) for n in others}
-    summary["refusal_rate"] = evaluate.refusal_rate(detector.classify(prompts, responses), n_boot, seed)
+    summary["refusal_rate"] = evaluate.refusal_rate(detector.classify(prompts, responses))
     return summary, answers
 
 
