@@ -72,7 +72,8 @@ def test_diversity_intervals_are_jackknife_intervals_around_the_point():
     out = paper_b.diversity(records, labels, cfg, seed=0)
     lo, hi = out["distinct_2_ci95"]
     assert lo < out["distinct_2"] < hi and hi - lo < 0.2
-    assert out["templated_refusal_share_ci95"] == [1.0, 1.0]                # every refusal opens the same way
+    # every refusal opens the same way: Wilson's interval of 20 of 20, not a collapsed [1, 1]
+    assert out["templated_refusal_share_ci95"] == pytest.approx(paper_b.wilson_interval(20, 20))
     assert paper_b.diversity(records[:1], labels[:1], cfg)["distinct_2_ci95"] is None
     # the jackknife of a mean is the textbook standard error of the mean
     xs = [float(i % 7) for i in range(50)]

@@ -122,15 +122,15 @@ def jackknife_interval(statistic, items: Sequence, groups: int = 20, seed: int =
 
 def diversity(records: Sequence[dict], refusal_labels: Sequence[str], cfg, seed: int = 0) -> dict:
     """Diversity of the safe answers to the harmful prompts (type pools and ALERT): distinct-1/2 of the safe
-    answers and the share of templated openings among the refusals, each with a jackknife 95% interval
-    (answers / refusals deleted a group at a time)."""
+    answers and the share of templated openings among the refusals; distinct-2 with a jackknife 95% interval
+    (answers deleted a group at a time), the share with Wilson's (a share of the refusals, valid at 0 and 1)."""
     safe = [r["answer"] for r in records if r.get("safe")]
     refusals = [r["answer"] for r, lab in zip(records, refusal_labels) if lab in ("refused", "partial")]
     templated = lambda texts: templated_share(texts, cfg.template_words, cfg.template_min_count)  # noqa: E731
     return {"safe_answers": len(safe), "distinct_1": distinct_n(safe, 1), "distinct_2": distinct_n(safe, 2),
             "distinct_2_ci95": jackknife_interval(lambda t: distinct_n(t, 2), safe, seed=seed),
             "refusals": len(refusals), "templated_refusal_share": templated(refusals),
-            "templated_refusal_share_ci95": jackknife_interval(templated, refusals, seed=seed),
+            "templated_refusal_share_ci95": proportion_interval(templated(refusals), len(refusals)),
             "template_rule": f"first {cfg.template_words} words shared by >= {cfg.template_min_count} refusals"}
 
 
