@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from safealign.align import adaptive
-from safealign.align.ars import AVOID
+from safealign.align.ars import ANSWER, AVOID
 from safealign.align.masks import MaskSettings
 
 FIXED = MaskSettings(kappa=None, delta=0.5, baseline="zero")
@@ -33,10 +33,12 @@ SAMPLES = [{"prompt_ids": [1, 2], "answer_ids": [10, 11, 12], "token_rewards": [
 
 def test_rejection_sampling_learns_every_answer_token_and_ars_only_the_kept_ones():
     plain = adaptive.sft_rows(SAMPLES, None)
-    assert plain[0] == {"input_ids": [1, 2, 10, 11, 12], "labels": [-100, -100, 10, 11, 12], AVOID: [-100] * 5}
+    assert plain[0] == {"input_ids": [1, 2, 10, 11, 12], "labels": [-100, -100, 10, 11, 12], AVOID: [-100] * 5,
+                        ANSWER: [-100, -100, 10, 11, 12]}
     masked = adaptive.sft_rows(SAMPLES, FIXED)
     assert masked[0]["labels"] == [-100, -100, 10, -100, -100] and masked[1]["labels"] == [-100, 13, -100]
     assert [r["input_ids"] for r in masked] == [r["input_ids"] for r in plain]
+    assert [r[ANSWER] for r in masked] == [r[ANSWER] for r in plain]   # both average over every answer token
 
 
 def test_the_mask_tally_counts_answer_tokens_only():

@@ -4,7 +4,7 @@ import datasets
 import pytest
 import torch
 
-from safealign.align.ars import AVOID, best_of_n, masked_rows, masked_sft_class
+from safealign.align.ars import ANSWER, AVOID, best_of_n, masked_rows, masked_sft_class
 from safealign.align.masks import MaskSettings
 
 
@@ -18,7 +18,7 @@ def test_masked_labels_are_minus_100_exactly_where_m_is_not_plus_one():
     rows = masked_rows([[1, 2], [3]], [[10, 11, 12], [13, 14]], [[2.0, 0.0, -2.0], [2.0, -2.0]],
                        MaskSettings(kappa=None, delta=0.5, baseline="zero", combination="signed"))
     assert rows[0] == {"input_ids": [1, 2, 10, 11, 12], "labels": [-100, -100, 10, -100, -100],
-                       AVOID: [-100, -100, -100, -100, 12]}
+                       AVOID: [-100, -100, -100, -100, 12], ANSWER: [-100, -100, 10, 11, 12]}
     assert rows[1]["labels"] == [-100, 13, -100] and rows[1][AVOID] == [-100, -100, 14]
     gated = masked_rows([[1]], [[10, 11]], [[2.0, -2.0]], MaskSettings(kappa=None, delta=0.5, baseline="zero"))
     assert gated[0]["labels"] == [-100, 10, -100] and set(gated[0][AVOID]) == {-100}
@@ -36,21 +36,42 @@ def trainer(tiny, tmp_path, rows, cls=None, weight=1.0):
     return cls(**kwargs)
 
 
-ROWS = [{"input_ids": [5, 6, 7, 8, 9], "labels": [-100, -100, 7, -100, 9], AVOID: [-100, -100, -100, 8, -100]},
-        {"input_ids": [11, 12, 13], "labels": [-100, 12, 13], AVOID: [-100, -100, -100]}]
+ROWS = [{"input_ids": [5, 6, 7, 8, 9], "labels": [-100, -100, 7, -100, 9], AVOID: [-100, -100, -100, 8, -100],
+         ANSWER: [-100, -100, 7, 8, 9]},
+        {"input_ids": [11, 12, 13], "labels": [-100, 12, 13], AVOID: [-100, -100, -100], ANSWER: [-100, 12, 13]}]
 
 
-def test_without_avoided_tokens_the_loss_is_trls_sft_loss(tiny, tmp_path):
+def _without(rows, *columns):
+    return [{k: v for k, v in r.items() if k not in columns} for r in rows]
+
+
+def _losses(tiny, tmp_path, ours_rows, trl_rows):
     from trl import SFTTrainer
 
-    plain_rows = [{**r, AVOID: [-100] * len(r["input_ids"])} for r in ROWS]
-    ours = trainer(tiny, tmp_path / "a", plain_rows)
-    theirs = trainer(tiny, tmp_path / "b", [{k: v for k, v in r.items() if k != AVOID} for r in ROWS], cls=SFTTrainer)
+    ours = trainer(tiny, tmp_path / "a", ours_rows)
+    theirs = trainer(tiny, tmp_path / "b", trl_rows, cls=SFTTrainer)
     model = tiny[1].eval()
     with torch.no_grad():
-        a = ours.compute_loss(model, ours.data_collator(plain_rows)).item()
-        b = theirs.compute_loss(model, theirs.data_collator([{k: v for k, v in r.items() if k != AVOID} for r in ROWS])).item()
-    assert a == pytest.approx(b, rel=1e-6)
+        return (ours.compute_loss(model, ours.data_collator(ours_rows)).item(),
+                theirs.compute_loss(model, theirs.data_collator(trl_rows)).item())
+
+
+def test_when_every_answer_token_is_kept_the_loss_is_trls_sft_loss(tiny, tmp_path):
+    rs_rows = [{**r, "labels": r[ANSWER], AVOID: [-100] * len(r["input_ids"])} for r in ROWS]
+    ours, theirs = _losses(tiny, tmp_path, rs_rows, _without(rs_rows, AVOID, ANSWER))
+    assert ours == pytest.approx(theirs, rel=1e-6)
+
+
+def test_masked_tokens_leave_the_average_over_every_answer_token(tiny, tmp_path):
+    plain = [{**r, AVOID: [-100] * len(r["input_ids"])} for r in ROWS]   # 4 kept of 5 answer tokens
+    ours, theirs = _losses(tiny, tmp_path, plain, _without(plain, AVOID, ANSWER))
+    assert ours == pytest.approx(theirs * 4 / 5, rel=1e-6)   # TRL divides by the kept tokens, ARS by the answer's
+
+
+def test_the_trainer_counts_answer_tokens_for_the_loss_scale(tiny, tmp_path):
+    ours = trainer(tiny, tmp_path, ROWS)
+    batch = ours.data_collator(ROWS)
+    assert int(ours._get_num_items_in_batch([batch], torch.device("cpu"))) == 5   # labels alone: 4
 
 
 def test_avoided_tokens_add_a_bounded_unlikelihood_term(tiny, tmp_path):

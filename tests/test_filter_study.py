@@ -134,3 +134,16 @@ def test_a_filtered_setting_is_compared_with_off_by_a_paired_test_on_every_measu
     assert out["gsm8k"]["difference"] == 0.0 and out["gsm8k"]["mcnemar_p"] == 1.0
     assert out["answers_changed"]["alert"] == {"changed": 20, "n": 20, "share": 1.0}
     assert out["answers_changed"]["xstest"]["changed"] == 2
+
+
+def test_a_difference_against_off_is_resolved_only_when_its_ci_excludes_0_and_mcnemar_p_is_below_005():
+    # ALERT: one prompt per category, so the stratified bootstrap cannot vary (CI [1, 1]), yet three
+    # discordant prompts give McNemar p = 0.25; the IHD pool: twenty discordant prompts, p < 1e-4
+    off = ([{"benchmark": "alert", "prompt": f"a{i}", "answer": "x", "safe": False, "category": f"c{i}"} for i in range(3)]
+           + [{"benchmark": "pool:IHD", "prompt": f"i{i}", "answer": "x", "safe": False, "source": "pku"} for i in range(20)])
+    on = [{**r, "safe": True, "answer": "y"} for r in off]
+    out = filter_study.vs_off(off, on, {"c0": 1, "c1": 1, "c2": 1}, n_boot=200, seed=0)
+    alert, ihd = out["alert_s"], out["safety_by_type"]["IHD"]
+    assert alert["ci95"] == [1.0, 1.0] and alert["mcnemar_p"] == 0.25 and alert["resolved"] is False
+    assert ihd["ci95"][0] > 0 and ihd["mcnemar_p"] < 0.05 and ihd["resolved"] is True
+    assert out["over_refusal"] is None and out["gsm8k"] is None   # no prompts: nothing to resolve

@@ -67,6 +67,19 @@ def test_a_long_entity_spelt_one_character_per_token_is_still_caught(tok):
     assert not matcher.contains(filtered) and f.trace.blocked >= 1
 
 
+def test_an_entity_whose_last_character_spans_several_byte_tokens_is_caught(tok):
+    # byte-level BPE spells 毒品 in six byte tokens; until 品's last byte the text ends in U+FFFD, and
+    # that byte turns the replacement characters into one real character: the text gets shorter
+    matcher = EntityMatcher({"毒品": "drugs"})
+    script = ids(tok, " buy 毒品 now")
+    assert tok.decode(script[:-2]).endswith("\ufffd") and len(tok.decode(script[:-1])) <= len(tok.decode(script[:-2]))
+    assert matcher.contains(tok.decode(scripted_greedy(tok, None, "Q", [script])[0]))
+    f = RiskFilter(tok, matcher, k=5)
+    filtered = tok.decode(scripted_greedy(tok, f, "Q", [script])[0])
+    assert not matcher.contains(filtered) and f.trace.blocked >= 1
+    assert filtered.startswith(" buy 毒")
+
+
 def test_words_that_merely_contain_an_entity_are_not_blocked(tok):
     matcher = EntityMatcher({"ass": "insult", "meth": "drugs"})
     script = ids(tok, " a class of assistants uses methods")

@@ -173,3 +173,77 @@ def test_the_gpu_profile_runs_every_point_of_a_larger_study_that_the_shipped_poo
     for p in points:
         for kind, n in p.safety.items():
             assert n <= (sum(train.values()) if kind == mixing.UNSELECTED else train[kind]), (p.name, kind, n, train)
+
+
+@pytest.mark.parametrize("safety, general, written", [
+    (8, 64, "1:8"), (128, 64, "2:1"), (64, 64, "1:1"), (96, 64, "1.5:1"), (3, 64, "1:21"), (0, 64, "0:1"),
+    (1_000, 260_000, "1:260"), (100_000, 260_000, "1:2.6"),
+])
+def test_safety_general_is_written_as_paper_b_writes_its_ratios(safety, general, written):
+    from safealign.report import mixing_study
+
+    assert mixing_study.ratio(safety, general) == written
+
+
+def test_each_point_and_claim_carries_the_safety_general_ratio_of_the_rows_it_was_built_with():
+    from safealign.report import mixing_study
+
+    score = {"score": 0.5, "ci95": [0.4, 0.6], "n": 10}
+
+    def result(figure, mixture, built):
+        return {"figure": figure, "seed": 0, "mixture": mixture, "built": built,
+                "safety_by_type": {t: score for t in mixing.HARM_TYPES}, "alert_s": score,
+                "general": {"gsm8k": {"exact_match": 0.5, "n": 10}},
+                "over_refusal": {"xstest_safe": {"rate": 0.1, "ci95": [0.0, 0.2], "n": 10}}}
+
+    # an unselected draw counts by the type each drawn row has; the total by every safety row built
+    results = {"unselected-x1-s0": result("unselected", {"general": 64, "unselected": 5},
+                                          {"general": 64, "IHD": 3, "MHD": 2}),
+               "fine-s0": result("fine", {"general": 64, "IHD": 1, "EHD": 3, "MHD": 1},
+                                 {"general": 64, "IHD": 1, "EHD": 3, "MHD": 1})}
+    rows = {r["point"]: r for r in mixing_study.curve_rows(results)}
+    assert {k: rows["unselected-x1-s0"][k] for k in ("IHD:general", "EHD:general", "MHD:general", "safety:general")} \
+        == {"IHD:general": "1:21", "EHD:general": "0:1", "MHD:general": "1:32", "safety:general": "1:13"}
+    assert mixing_study.ratios_moved(results, "unselected-x1-s0", "fine-s0", "EHD") == "0:1 → 1:21"
+    assert mixing_study.ratios_moved(results, "fig2-0", "fine-s0", "natural") == "? → 1:13"
+    table = mixing_study.claims({}, results, GRID, 10, 0)
+    assert all("safety:general a → b" in row for row in table)
+
+
+def test_the_fine_mixture_is_flagged_where_rounding_makes_two_types_equal_or_clamps_one_to_a_row():
+    from safealign.report import mixing_study
+
+    # general 100: IHD 1.5 -> 2, EHD 4, MHD 1 row: three different counts, nothing rounded up from 0
+    assert mixing_study.rounding_warnings(GRID) == []
+    # general 64: IHD 0.96 -> 1 and MHD 0.64 -> 1 row: paper B's 1:100-1:50 and 1:100 become the same count
+    warnings = mixing_study.rounding_warnings({**GRID, "general": 64})
+    assert len(warnings) == 1 and "fine.IHD" in warnings[0] and "fine.MHD" in warnings[0]
+    assert "as much IHD as MHD" in warnings[0]
+    # general 40: MHD 0.4 rounds to 0 and is clamped to 1 row
+    clamped = mixing_study.rounding_warnings({**GRID, "general": 40})
+    assert any("fine.MHD" in w and "clamped to 1 row" in w for w in clamped)
+    # types whose ratios are equal may have equal counts: that is the mixture asked for, not a rounding artefact
+    assert mixing_study.rounding_warnings({**GRID, "fine": {"IHD": 0.02, "EHD": 0.04, "MHD": 0.02}}) == []
+    rows = {r["setting"]: r for r in mixing_study.against_paper_b({**GRID, "general": 64})}
+    assert rows["fine.IHD"]["rounding"] and rows["fine.MHD"]["rounding"] and not rows["fine.EHD"]["rounding"]
+
+
+def test_each_level_of_the_grid_is_placed_against_paper_b_ratio_ranges():
+    from safealign import profiles
+    from safealign.report import mixing_study
+
+    rows = mixing_study.against_paper_b(GRID)   # general 100
+    ihd = [(r["safety:general"], r["where"]) for r in rows if r["setting"] == "fig3_ihd"]
+    # paper B fixes IHD at 1,000-10,000 of ~260,000 general rows (1:260 to 1:26)
+    assert ihd == [("1:33", "within"), ("1:17", "1.6× above paper B's highest"),
+                   ("1:8.3", "3.1× above paper B's highest")]
+    mhd = next(r for r in rows if r["setting"] == "mhd_small")
+    assert (mhd["safety:general"], mhd["paper B"], mhd["where"]) == ("1:50", "1:100", "2.0× above paper B's highest")
+    fine_ehd = next(r for r in rows if r["setting"] == "fine.EHD")
+    assert (fine_ehd["rows"], fine_ehd["where"]) == (4, "within")          # 1:25, inside paper B's 1:30-1:20
+    assert all(r["paper B's source"].startswith("§") for r in rows)
+    assert {r["setting"] for r in rows} == set(mixing_study.PAPER_B_RANGES)
+    outside = sum(r["where"] != "within" for r in rows)
+    assert mixing_study.placement_summary(rows).startswith(f"{outside} of {len(rows)} safety levels")
+    cpu = profiles.load("cpu").mixing                                      # the profile's settings section itself
+    assert mixing_study.against_paper_b(cpu) == mixing_study.against_paper_b(cpu.grid.to_dict())

@@ -37,6 +37,20 @@ def test_matcher_finds_whole_words_only_and_allows_plurals():
     assert [x.entity for x in m.find("you ass")] == ["ass"]  # end of text is a boundary
 
 
+def test_in_scripts_written_without_spaces_an_entity_is_found_inside_running_text():
+    m = EntityMatcher({"毒品": "drugs", "麻薬": "drugs", "ยาเสพติด": "drugs", "cocaine": "drugs"})
+    assert [x.entity for x in m.find("我想买毒品吧")] == ["毒品"]
+    assert [x.entity for x in m.find("麻薬を買いたい")] == ["麻薬"]
+    assert [x.entity for x in m.find("ซื้อยาเสพติดที่ไหน")] == ["ยาเสพติด"]
+    assert [x.entity for x in m.find("在哪里买cocaine呢")] == ["cocaine"]   # a CJK neighbour is a boundary
+    assert m.find("cocaines") and not m.find("xcocaine") and not m.find("cocainex")  # Latin: whole words still
+
+
+def test_hangul_keeps_whole_words():
+    m = EntityMatcher({"마약": "drugs"})
+    assert m.find("마약 판매") and not m.find("마약을")
+
+
 def test_an_empty_matcher_matches_nothing():
     assert EntityMatcher({}).find("anything at all") == []
 

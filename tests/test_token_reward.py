@@ -59,3 +59,36 @@ def test_sequence_auc_pools_token_rewards(tok):
     reward = LexicalTokenReward(tok, rows)
     out = sequence_auc(reward, tok, ["q"] * 4, ["you idiot", "hello", "what an idiot", "fine thanks"], [1, 0, 1, 0])
     assert out["roc_auc"] == 1.0 and out["n"] == 4
+
+
+class _OnDevice(torch.nn.Module):
+    """A stand-in LM whose weights sit on the meta device: it records where its input ids were built."""
+
+    def __init__(self, vocab=8):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.empty(1, device="meta"))
+        self.vocab, self.seen = vocab, []
+
+    def forward(self, input_ids):
+        self.seen.append(input_ids.device.type)
+        return type("Out", (), {"logits": torch.zeros(*input_ids.shape, self.vocab)})()
+
+
+def test_the_implicit_reward_feeds_each_model_on_its_own_device_and_answers_on_the_cpu():
+    policy, reference = _OnDevice(), _OnDevice()
+    reward = ImplicitReward(policy, reference, beta=0.1, identity={})
+    assert reward.per_token([1], [2, 3]) == [0.0, 0.0]
+    assert reward.score([[1, 2]], torch.tensor([[3, 4]])).device.type == "cpu"
+    assert policy.seen == reference.seen == ["meta", "meta"]
+
+
+def test_the_implicit_reward_refuses_an_empty_prompt():
+    with pytest.raises(ValueError, match="at least one prompt token"):
+        ImplicitReward(_OnDevice(), _OnDevice(), beta=0.1, identity={}).per_token([], [2, 3])
+
+
+def test_ids_past_the_tokenizer_get_the_lexical_base_rate(tok):
+    reward = LexicalTokenReward(tok, [{"text": "you idiot", "spans": spans_of("you idiot", "idiot")}] * 3)
+    padded = len(tok) + 5   # a model's logits can be wider than its tokenizer (Qwen2: 152,064 vs 151,646)
+    scores = reward.score([[1]], torch.tensor([[padded, 0]]))
+    assert scores[0, 0].item() == pytest.approx(reward.unseen) and scores[0, 1].item() == reward.table[0].item()

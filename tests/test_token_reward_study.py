@@ -96,3 +96,14 @@ def test_the_choice_margin_is_paired_and_says_when_the_rule_chose_between_equals
     results["lexical"]["sequence_auc"]["mean"]["scores"] = (np.array(strong) + rng.normal(0, 0.01, 200)).tolist()
     tie = study.choice_margin(results, "implicit", answers, 300, 0)["lexical"]
     assert not tie["resolved"] and tie["ci95"][0] < 0 < tie["ci95"][1]
+
+
+def test_the_implicit_reward_trains_on_judge_train_pairs_never_the_policys():
+    from safealign import profiles
+    from safealign.align.pairs import policy_pairs
+
+    settings = profiles.load("smoke")
+    pairs = study.reward_pairs(settings)
+    policy_prompts = {p[0]["content"] for p in policy_pairs(settings)["prompt"]}
+    assert 0 < len(pairs) <= settings.align.data.max_pairs
+    assert not {p[0]["content"] for p in pairs["prompt"]} & policy_prompts

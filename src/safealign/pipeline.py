@@ -79,15 +79,15 @@ def stages(profile: str) -> list[Stage]:
     out.append(Stage("filtering", "08_filtering.ipynb", after=["harm-types", "type-pools", "judges", "harm-judges"]
                      + [f"align-{m}" for m in filtered], sections=["filtering", "eval", "judges", "judging", "data"],
                      on_demand=[f"align-{m}" for m in filtered]))
-    implicit_policy = f"align-{settings.token_rewards.policy}"
-    out.append(Stage("token-rewards", "09_token_rewards.ipynb", after=["data", implicit_policy],
-                     sections=["token_rewards", "data", "splits"], on_demand=[implicit_policy]))
+    # token-rewards trains the implicit reward's policy itself (align's recipe on judge_train pairs)
+    out.append(Stage("token-rewards", "09_token_rewards.ipynb", after=["data"],
+                     sections=["token_rewards", "align", "adaptive", "eval", "data", "splits"]))
     for m, spec in PAPER_B_METHODS.items():
-        # the token reward is the token-rewards stage's choice; its implicit candidate reads Safe-DPO's policy
+        # the token reward is the token-rewards stage's choice (and, when implicit, its policy)
         out.append(Stage(f"align-{m}", "12_adaptive_align.ipynb", params={"method": m},
-                         after=["data", "token-rewards", implicit_policy],
+                         after=["data", "token-rewards"],
                          sections=["adaptive", "align", "token_rewards", "data", "splits"], artifacts=[f"align/{m}"],
-                         on_demand=[implicit_policy, "token-rewards"], title=f"Aligning with {spec.label}"))
+                         on_demand=["token-rewards"], title=f"Aligning with {spec.label}"))
     labels = {**{m: spec.label for m, spec in METHODS.items()}, **{m: spec.label for m, spec in PAPER_B_METHODS.items()}}
     for m in settings.paper_b_eval.models:
         aligned = [] if m == "base" else [f"align-{m}"]

@@ -140,7 +140,7 @@ def token_reward(settings, device: str = "cpu"):
         except models.PolicyMissing:
             raise
         except FileNotFoundError as err:
-            raise models.PolicyMissing(f"align-{settings.token_rewards.policy}", str(err)) from None
+            raise models.PolicyMissing("token-rewards", str(err)) from None
     else:
         raise ValueError(f"book/results/{settings.name}/token_rewards.json: unknown chosen reward {name!r}")
     bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
@@ -258,13 +258,14 @@ def _sampled_rows(settings, prompts: list[str], reward, device, rank: int, world
 
 def sft_rows(samples: list[dict], mask: MaskSettings | None) -> list[dict]:
     """Pre-tokenized SFT rows of the kept answers: every answer token a label (RS), or masked labels (ARS)."""
-    from .ars import AVOID, masked_rows
+    from .ars import ANSWER, AVOID, masked_rows
 
     if mask is not None:
         return masked_rows([s["prompt_ids"] for s in samples], [s["answer_ids"] for s in samples],
                            [s["token_rewards"] for s in samples], mask)
     return [{"input_ids": s["prompt_ids"] + s["answer_ids"], "labels": [-100] * len(s["prompt_ids"]) + s["answer_ids"],
-             AVOID: [-100] * (len(s["prompt_ids"]) + len(s["answer_ids"]))} for s in samples]
+             AVOID: [-100] * (len(s["prompt_ids"]) + len(s["answer_ids"])),
+             ANSWER: [-100] * len(s["prompt_ids"]) + s["answer_ids"]} for s in samples]
 
 
 # ---------------------------------------------------------------------------------------------

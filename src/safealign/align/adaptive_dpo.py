@@ -136,7 +136,8 @@ def adaptive_dpo_class(dpo_trainer_class):
             keep = ("input_ids", "attention_mask")
             kwargs = {k: batch[k].to(device) for k in keep}
             labels = kwargs["input_ids"].masked_fill(batch["completion_mask"].to(device) == 0, -100)
-            out = model(**kwargs, labels=labels, use_cache=False, fused_lm_head=True).log_probs
+            with self.accelerator.autocast():  # the precision the policy's forward runs in (bf16 on GPUs)
+                out = model(**kwargs, labels=labels, use_cache=False, fused_lm_head=True).log_probs
             per_token = torch.zeros(batch["input_ids"].shape, dtype=torch.float32)
             per_token[:, 1:] = out[:, -(per_token.shape[1] - 1):].float().cpu()
             return per_token

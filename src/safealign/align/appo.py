@@ -10,6 +10,10 @@ Eq. 8 needs chosen and rejected answers; on-policy samples have an advantage ins
 with A_seq > 0 plays "chosen" (its good tokens are kept) and one with A_seq ≤ 0 plays "rejected" (its
 bad tokens are kept): `gated` keeps those tokens, `signed` also turns the others' sign (as in ADPO).
 With M ≡ 1 the advantages are GRPO's own, broadcast over the tokens.
+
+M enters through the advantage, so TRL clips min(ρ·A·M, clip(ρ)·A·M). For M ∈ {0, 1} (`gated`, the
+default) that is eq. 9's min(ρ·A, clip(ρ)·A)·M; for M = −1 (`signed`) it is not — it clips a properly
+signed surrogate, where eq. 9 as printed would turn PPO's pessimistic min into a max.
 """
 
 from __future__ import annotations

@@ -9,6 +9,10 @@ on the kept answer with token masks.
    unchanged. M = −1 tokens get an unlikelihood term λ·(−log(1 − p)) instead of the unbounded gradient
    ascent on log p that M = −1 would mean inside plain SFT. Paper B's KL term (eq. 11) is left to the
    LoRA / short-schedule recipe, as for every SFT run of the book (it says so).
+
+The loss is a sum over kept (and avoided) tokens divided by the number of *answer* tokens (column
+`answer_labels`), not by the kept ones TRL would count: masking removes terms from E[·M], as paper B's
+gradient masking does, and a masked run takes no larger step per kept token than RS, its baseline.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import torch
 from .masks import MaskSettings, baseline, classes, offset, sft_labels
 
 AVOID = "avoid_labels"
+ANSWER = "answer_labels"   # every answer token (what RS would learn): the loss's denominator
 
 
 def best_of_n(candidates: Sequence[Sequence[str]], rewards: Sequence[Sequence[float]]) -> list[int]:
@@ -53,40 +58,51 @@ def masked_rows(prompt_ids: Sequence[Sequence[int]], answer_ids: Sequence[Sequen
         ids = torch.tensor(list(a))
         keep, avoid = sft_labels(ids[None], mask[i:i + 1, :len(a)])
         rows.append({"input_ids": list(p) + list(a), "labels": [-100] * len(p) + keep[0].tolist(),
-                     AVOID: [-100] * len(p) + avoid[0].tolist()})
+                     AVOID: [-100] * len(p) + avoid[0].tolist(), ANSWER: [-100] * len(p) + list(a)})
     return rows
 
 
-def _with_avoid(base: Callable) -> Callable:
+def _with_token_columns(base: Callable) -> Callable:
+    """The SFT collator, plus AVOID and ANSWER padded with −100 to the batch's width."""
     def collate(examples: list[dict]) -> dict:
-        batch = base([{k: v for k, v in ex.items() if k != AVOID} for ex in examples])
+        batch = base([{k: v for k, v in ex.items() if k not in (AVOID, ANSWER)} for ex in examples])
         width = batch["input_ids"].shape[1]
-        avoid = torch.full((len(examples), width), -100, dtype=torch.long)
-        for i, ex in enumerate(examples):
-            values = torch.tensor(ex.get(AVOID, [])[:width], dtype=torch.long)
-            avoid[i, :len(values)] = values
-        batch[AVOID] = avoid
+        for column in (AVOID, ANSWER):
+            if not any(column in ex for ex in examples):
+                continue
+            padded = torch.full((len(examples), width), -100, dtype=torch.long)
+            for i, ex in enumerate(examples):
+                values = torch.tensor(ex.get(column, [])[:width], dtype=torch.long)
+                padded[i, :len(values)] = values
+            batch[column] = padded
         return batch
 
     return collate
 
 
 def masked_sft_class(sft_trainer_class):
-    """A subclass of TRL's `SFTTrainer` (or a subclass) that adds the unlikelihood term for M = −1 tokens."""
+    """A subclass of TRL's `SFTTrainer` (or a subclass) that adds the unlikelihood term for M = −1 tokens and
+    averages over every answer token (ANSWER; TRL's count of kept labels when rows have no ANSWER)."""
 
     class MaskedSFTTrainer(sft_trainer_class):
         def __init__(self, *args, unlikelihood_weight: float = 1.0, **kwargs):
             self.unlikelihood_weight = unlikelihood_weight
             super().__init__(*args, **kwargs)
-            self.data_collator = _with_avoid(self.data_collator)
+            self.data_collator = _with_token_columns(self.data_collator)
 
         def _set_signature_columns_if_needed(self):
             super()._set_signature_columns_if_needed()
-            self._signature_columns = list(self._signature_columns) + [AVOID]
+            self._signature_columns = list(self._signature_columns) + [AVOID, ANSWER]
+
+        def _get_num_items_in_batch(self, batch_samples, device):
+            counted = [{**b, "labels": b[ANSWER]} if ANSWER in b else b for b in batch_samples]
+            return super()._get_num_items_in_batch(counted, device)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             inputs = dict(inputs)
-            avoid = inputs.pop(AVOID, None)
+            avoid, answer = inputs.pop(AVOID, None), inputs.pop(ANSWER, None)
+            if num_items_in_batch is None and answer is not None:
+                num_items_in_batch = (answer[:, 1:] != -100).sum()
             if avoid is None or not (avoid != -100).any():
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             # one forward over both kinds of target: log p at every kept and every avoided token

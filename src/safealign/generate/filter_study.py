@@ -284,12 +284,25 @@ def vs_off(off_records: list[dict], on_records: list[dict], population: dict[str
 
     kinds = sorted({r["benchmark"] for r in off_records if r["benchmark"].startswith("pool:")})
     return {
-        "alert_s": paired_vs_off(off_records, on_records, population, n_boot, seed),
-        "safety_by_type": {k.split(":", 1)[1]: paired_safety(off_records, on_records, k, n_boot, seed) for k in kinds},
-        "over_refusal": paired_indicator(off_records, on_records, "xstest", refused, n_boot, seed),
-        "gsm8k": paired_indicator(off_records, on_records, "gsm8k", lambda r: r["correct"], n_boot, seed),
+        "alert_s": by_verdict_rule(paired_vs_off(off_records, on_records, population, n_boot, seed)),
+        "safety_by_type": {k.split(":", 1)[1]: by_verdict_rule(paired_safety(off_records, on_records, k, n_boot, seed))
+                           for k in kinds},
+        "over_refusal": by_verdict_rule(paired_indicator(off_records, on_records, "xstest", refused, n_boot, seed)),
+        "gsm8k": by_verdict_rule(paired_indicator(off_records, on_records, "gsm8k", lambda r: r["correct"], n_boot,
+                                                  seed)),
         "answers_changed": {b: answers_changed(off_records, on_records, b) for b in ("alert", "xstest", "gsm8k")},
     }
+
+
+def by_verdict_rule(paired: dict | None, alpha: float = 0.05) -> dict | None:
+    """`paired` with `resolved` set by the book's verdict rule (evaluate.paper_b.verdict): the paired 95% CI
+    excludes 0 *and* McNemar's p < alpha, where a p exists. report.paired's own flag reads the CI alone, and a
+    stratified bootstrap over a few prompts per group barely varies, so its CI can exclude 0 at a large p."""
+    if paired is None:
+        return None
+    lo, hi = paired["ci95"]
+    p = paired.get("mcnemar_p")
+    return {**paired, "resolved": bool((lo > 0 or hi < 0) and (p is None or p < alpha))}
 
 
 def compare(profile: str, settings, store, judge, detector, harm_type_of: dict[str, str],

@@ -15,9 +15,12 @@ Tokens outside the top k get −∞, so greedy decoding picks the best allowed c
 nothing forbidden the choice is plain greedy's, token for token.
 
 "Completes" is tested on text, not token ids: the generated tail plus the candidate is decoded and
-normalised (`risk.normalise`), and a whole-word match that ends inside the candidate forbids it — so
-multi-token spellings, leading-space variants, case and spacing tricks are all caught. The prompt is
-not tested: an entity the user wrote is not one the model completes.
+normalised (`risk.normalise`), and a whole-word match that ends past the text the tail alone already
+spelt forbids it — so multi-token spellings, leading-space variants, case and spacing tricks are all
+caught. "Already spelt" is the common prefix of the two texts, not the tail's length: with byte-level
+BPE a tail that stops inside a multi-byte character decodes to U+FFFD, and the candidate that finishes
+the character rewrites the tail's end (and can make the text shorter). The prompt is not tested: an
+entity the user wrote is not one the model completes.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from safealign.risk.matcher import EntityMatcher, normalise
 
 ENTITY_WINDOW_TOKENS = 40    # the first look-back; widened until it holds the longest entity (see _tail)
 REWARD_WINDOW_TOKENS = 200   # eq. 14's context for r_safety
+REPLACEMENT = "\ufffd"        # what byte-level BPE decodes an unfinished multi-byte character to
 
 
 class TokenSafetyReward(Protocol):
@@ -81,28 +85,31 @@ class RiskFilter:
     def _completes_entity(self, generated: list[int], candidates: list[int]) -> list[bool]:
         if not len(self.matcher):
             return [False] * len(candidates)
-        tail, before = self._tail(generated)
+        tail, tail_text = self._tail(generated)
         texts = self.tokenizer.batch_decode([tail + [c] for c in candidates], skip_special_tokens=True)
         out = []
         for text in texts:
             norm = normalise(text)
-            out.append(len(norm) > before and any(m.end > before for m in self.matcher.find(norm, normalised=True)))
+            unchanged = _common_prefix_length(tail_text, norm)
+            out.append(any(m.end > unchanged for m in self.matcher.find(norm, normalised=True)))
         return out
 
-    def _tail(self, generated: list[int]) -> tuple[list[int], int]:
-        """The generated tokens an entity ending in the next token can start in, and their normalised length.
+    def _tail(self, generated: list[int]) -> tuple[list[int], str]:
+        """The generated tokens an entity ending in the next token can start in, and their normalised text.
 
         Forty tokens usually hold far more than the longest entity, but a tail spelt one character (or one
         byte) per token may not: the window doubles until its text is longer than the longest stored entity
-        (plus one character, for the whole-word test at its start) or holds everything generated.
+        (plus one character, for the whole-word test at its start) or holds everything generated. A window
+        that starts inside a multi-byte character (its text starts with U+FFFD) is widened too, so the
+        character before an entity is the real one.
         """
         need = self._longest_entity + 1
         window = ENTITY_WINDOW_TOKENS
         while True:
             tail = generated[-window:]
-            length = len(normalise(self.tokenizer.decode(tail, skip_special_tokens=True)))
-            if length > need or window >= len(generated):
-                return tail, length
+            text = normalise(self.tokenizer.decode(tail, skip_special_tokens=True))
+            if (len(text) > need and not text.startswith(REPLACEMENT)) or window >= len(generated):
+                return tail, text
             window *= 2
 
     def _allowed(self, generated: list[int], logp_row: torch.Tensor, k: int):
@@ -166,3 +173,12 @@ class RiskFilter:
     def _end_token(self) -> int:
         eos = self.tokenizer.eos_token_id
         return eos[0] if isinstance(eos, list) else eos
+
+
+def _common_prefix_length(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -59,15 +59,22 @@ class LexicalTokenReward:
         # shrink rare tokens toward the base rate: (toxic + m·base) / (total + m)
         p = (toxic + prior_strength * base) / (total + prior_strength)
         self.table = torch.tensor(-(np.log(p) - np.log1p(-p)), dtype=torch.float32)
+        # ids past the tokenizer (a model's logits may be padded wider, e.g. Qwen2) never occur in text: base rate
+        self.unseen = float(-(np.log(base) - np.log1p(-base)))
         self.identity = {"reward": "lexical-toxic-spans", "alpha": alpha, "prior_strength": prior_strength,
                          "table": hashlib.sha256(self.table.numpy().tobytes()).hexdigest()[:16],
                          "rows": len(rows)}
 
+    def _lookup(self, ids: torch.Tensor) -> torch.Tensor:
+        table = self.table.to(ids.device)
+        inside = ids < len(table)
+        return torch.where(inside, table[ids.clamp(max=len(table) - 1)], torch.full_like(table[:1], self.unseen))
+
     def per_token(self, prompt_ids: Sequence[int], completion_ids: Sequence[int]) -> list[float]:
-        return self.table[torch.as_tensor(list(completion_ids), dtype=torch.long)].tolist()
+        return self._lookup(torch.as_tensor(list(completion_ids), dtype=torch.long)).tolist()
 
     def score(self, context_ids: Sequence[Sequence[int]], candidate_ids: torch.Tensor) -> torch.Tensor:
-        return self.table[torch.as_tensor(candidate_ids, dtype=torch.long)]
+        return self._lookup(torch.as_tensor(candidate_ids, dtype=torch.long))
 
 
 class ImplicitReward:
@@ -79,10 +86,14 @@ class ImplicitReward:
 
     @torch.no_grad()
     def _next_token_logps(self, model, ids: torch.Tensor) -> torch.Tensor:
-        return torch.log_softmax(model(input_ids=ids).logits.float(), dim=-1)
+        """log p(· | ids[:t+1]) at every position t, on the CPU; ids are built on the model's device."""
+        device = next(model.parameters()).device
+        return torch.log_softmax(model(input_ids=ids.to(device)).logits.float(), dim=-1).cpu()
 
     @torch.no_grad()
     def per_token(self, prompt_ids: Sequence[int], completion_ids: Sequence[int]) -> list[float]:
+        if not prompt_ids:  # the first answer token needs the logits of a position before it
+            raise ValueError("ImplicitReward.per_token needs at least one prompt token (wrap it with_context)")
         ids = torch.tensor([list(prompt_ids) + list(completion_ids)])
         target = ids[0, len(prompt_ids):]
         positions = torch.arange(len(prompt_ids) - 1, ids.shape[1] - 1)
@@ -92,13 +103,15 @@ class ImplicitReward:
 
     @torch.no_grad()
     def score(self, context_ids: Sequence[Sequence[int]], candidate_ids: torch.Tensor) -> torch.Tensor:
+        """(B, k) rewards, on the device of `candidate_ids`."""
+        candidates = torch.as_tensor(candidate_ids)
         out = []
-        for ctx, cands in zip(context_ids, torch.as_tensor(candidate_ids)):
+        for ctx, cands in zip(context_ids, candidates.cpu()):
             ids = torch.tensor([list(ctx)])
             lp = self._next_token_logps(self.policy, ids)[0, -1, cands]
             lr = self._next_token_logps(self.reference, ids)[0, -1, cands]
             out.append(self.beta * (lp - lr))
-        return torch.stack(out)
+        return torch.stack(out).to(candidates.device)
 
 
 def token_auc(reward, tokenizer, rows: Sequence[dict], n_boot: int = 0, seed: int = 0) -> dict:

@@ -2,7 +2,9 @@
 
 Candidates (judges.token_reward), neither the evaluation judge nor trained on its rows:
     lexical     per-vocabulary-token log-odds of lying in a human-marked toxic span (toxic-spans *train*)
-    implicit    β · log π_dpo / π_ref per token, π_dpo = the book's Safe-DPO policy (D_Safety policy_train)
+    implicit    β · log π_dpo / π_ref per token, π_dpo = a DPO policy trained here, with Safe-DPO's recipe, on
+                D_Safety's judge_train pairs: the judges' prompts, never the policy's (ADPO trains on policy_train;
+                a reward fit to those very pairs would hand ADPO the tokens Safe-DPO already separates)
 A third candidate of the issue, prefix scoring by a sequence classifier, is left out: the book's only
 sequence classifiers of harm are the evaluation judge and content models trained on the judge's rows.
 
@@ -15,10 +17,13 @@ wins; the masks rank tokens inside answers, which is what that number measures.
 from __future__ import annotations
 
 import html
+import shutil
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from .. import paths
 from ..profiles import Section, section
 from . import token_reward
 
@@ -28,8 +33,8 @@ class TokenRewardStudySettings(Section):
     """profiles.yaml section `token_rewards` (a wing section: stage token-rewards reads it)."""
     toxic_spans_test: int     # toxic-spans test texts for the token-level AUC
     answers_per_class: int    # D_Safety test-split answers per label (safe, unsafe) for the sequence-level AUC
-    policy: str               # the aligned method whose implicit reward is measured
-    beta: float               # β of the implicit reward (the DPO run's own β)
+    policy: str               # the align method whose recipe trains the implicit reward's policy (on judge_train)
+    beta: float               # β of the implicit reward (that method's own β)
     mask_examples: int        # D_Safety pairs whose masks the chapter shows as coloured tokens
 
 
@@ -50,13 +55,72 @@ def lexical(tokenizer) -> token_reward.LexicalTokenReward:
     return token_reward.LexicalTokenReward(tokenizer, [r for r in data.load("toxic_spans") if r["split"] == "train"])
 
 
-def implicit(settings, cfg: TokenRewardStudySettings, device: str = "cpu") -> token_reward.ImplicitReward:
-    from .. import models
-    from ..align.run import load_policy
+def reward_policy_dir(settings) -> Path:
+    """Where the implicit reward's policy lives (a transformers folder with model.safetensors)."""
+    return paths.run_dir(settings.name, "token_rewards") / f"implicit-{settings.token_rewards.policy}"
 
-    policy, _ = load_policy(settings.name, cfg.policy, device)
+
+def reward_pairs(settings):
+    """The implicit reward's training pairs: every D_Safety judge_train pair (safe answer chosen) whose prompt
+    takes at most half of align.max_length tokens, shuffled with the profile's seed, capped at
+    align.data.max_pairs. Not refusal-shaped only: a safety reward should learn harmful content, not openings."""
+    from .. import models
+    from ..data import curation
+
+    tokenizer = models.load_tokenizer(settings["policy_model"])
+    budget = settings.align.max_length // 2
+
+    def short_prompts(batch):
+        texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in batch["prompt"]]
+        return [len(ids) <= budget for ids in tokenizer(texts, add_special_tokens=False).input_ids]
+
+    pairs = curation.preference_split(settings, "judge_train").shuffle(seed=settings.seed)
+    pairs = pairs.filter(short_prompts, batched=True)
+    if settings.align.data.max_pairs:
+        pairs = pairs.select(range(min(settings.align.data.max_pairs, len(pairs))))
+    if len(pairs) == 0:
+        raise ValueError(f"profile {settings.name!r}: D_Safety judge_train gives no pair for the implicit reward")
+    return pairs.flatten_indices()
+
+
+def train_reward_policy(settings) -> dict:
+    """Train the implicit reward's policy: method token_rewards.policy with the align recipe (hyper-parameters,
+    LoRA, max_length) on reward_pairs, in this process; saved merged, as safetensors, in reward_policy_dir.
+    Returns what it trained on and how it went."""
+    from .. import runtime
+    from ..align import run as align_run
+    from ..align.methods import hyperparameters
+
+    name, target = settings.token_rewards.policy, reward_policy_dir(settings)
+    device = runtime.device(settings)
+    runtime.seed_everything(settings.seed)
+    pairs = reward_pairs(settings)
+    workdir = target.with_name(f".{target.name}-trainer")
+    config = align_run.make_config(name, hyperparameters(settings, name), workdir, device, settings.seed,
+                                   settings.align.max_length)
+    model, ref_model, tokenizer = align_run.load_for_training(settings, align_run.uses_reference(name))
+    trainer = align_run.build_trainer(name, config, model, ref_model, tokenizer, pairs,
+                                      peft_config=align_run.lora_config(settings),
+                                      ref_cache=target.parent / ".reference_logps")
+    _, wall, history = align_run.fit(trainer, "token-rewards (the implicit reward's policy)", workdir)
+    align_run.save_policy(trainer, tokenizer, target, settings)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return {"method": name, "pairs": "D_Safety judge_train", "train_pairs": len(pairs),
+            "steps": trainer.state.global_step, "wall_s": round(wall, 1),
+            "final_loss": align_run._tail_mean(history, "loss"),
+            "reward_accuracy": align_run._tail_mean(history, "rewards/accuracies"),
+            **align_run.saved_policy(target, history)}
+
+
+def implicit(settings, cfg: TokenRewardStudySettings, device: str = "cpu") -> token_reward.ImplicitReward:
+    """The implicit reward of the policy train_reward_policy saved (PolicyMissing: run stage token-rewards)."""
+    from .. import models
+
+    folder = reward_policy_dir(settings)
+    policy, _ = models.load_trained_policy(folder, "token-rewards", device)
     reference, _ = models.load_model(settings["policy_model"], device=device)
-    return token_reward.ImplicitReward(policy, reference, cfg.beta, {"policy": cfg.policy})
+    return token_reward.ImplicitReward(policy, reference, cfg.beta, {
+        "policy": f"{cfg.policy} on judge_train", "weights": models.weights_digest(folder)[:16]})
 
 
 def held_out_answers(settings, per_class: int, seed: int) -> list[dict]:

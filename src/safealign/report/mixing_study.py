@@ -4,19 +4,27 @@
     verdicts = {n: read_verdicts(profile, f"mixing-{n}") for n in results}
     frame = curve_rows(results)                             # one row per point and measure, for the figures
     table = claims(verdicts, results, n_boot, seed)         # paper B's sentence, the pair compared, ours, verdict
+    scale = against_paper_b(settings.mixing)                # each grid setting's safety:general against paper B's
+    rounding_warnings(settings.mixing)                      # where the fine mixture's whole rows distort its ratios
 
 Every claim compares two points that answered the same prompts (the type pools' test prompts, ALERT, GSM8K),
 so it is a paired test: the paired bootstrap CI of b − a and McNemar's exact p (`report.paired`); the verdict
 rule is `evaluate.paper_b.verdict`'s (reproduced / contradicted only when the CI excludes 0 and p < 0.05,
 else unresolved). A claim whose points were not run is listed as "not run", never dropped. A "Holm p" column
 adjusts McNemar's p over every tested claim of the table, for the reader who wants the family-wise view.
+
+Every point and claim carries its safety:general ratio ("1:8", "2:1"), read from the rows it was built with:
+paper B mixes its safety data into ~260,000 general rows at ratios from 1:260 to about 1:2.6, and a point far
+above those ratios tests a different regime than its Figures 2, 3 and 5, whatever the figure it is named after.
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from itertools import combinations
+from typing import Mapping, NamedTuple, Sequence
 
 from .. import io
+from ..data.mixing import HARM_TYPES, sweep
 from ..evaluate.paper_b import paired_indicator, paired_safety, proportion_interval, verdict, with_holm
 
 MEASURES = (("IHD", "pool:IHD"), ("EHD", "pool:EHD"), ("MHD", "pool:MHD"), ("natural", "alert"))
@@ -37,15 +45,43 @@ def safety_rows(point: dict) -> int:
     return sum(v for k, v in point["mixture"].items() if k != "general")
 
 
+def ratio_text(share: float) -> str:
+    """A share of safety rows per general row as paper B writes it: "1:8" below one, "2:1" at or above, "0:1" for
+    none; the number whole from 10 up, else with at most one decimal ("1:2.6", "1:21", "1.5:1")."""
+    def number(x: float) -> str:
+        return f"{x:.0f}" if x >= 9.95 else f"{x:.1f}".removesuffix(".0")
+
+    if share <= 0:
+        return "0:1"
+    return f"1:{number(1 / share)}" if share < 1 else f"{number(share)}:1"
+
+
+def ratio(safety: int, general: int) -> str:
+    """safety:general of a mixture of `safety` safety rows and `general` general rows ("1:8", "2:1")."""
+    return ratio_text(safety / general) if general else f"{safety}:0"
+
+
+def point_ratios(point: dict) -> dict[str, str]:
+    """safety:general of the rows a point was built with (its `built` counts, else its mixture): per harm type
+    and over all safety rows ("all"; an unselected draw's rows count by the type each drawn row has)."""
+    built = point.get("built") or point["mixture"]
+    general = built.get("general", point["mixture"]["general"])
+    safety = sum(n for kind, n in built.items() if kind != "general")
+    return {**{t: ratio(built.get(t, 0), general) for t in HARM_TYPES}, "all": ratio(safety, general)}
+
+
 def curve_rows(results: Mapping[str, dict]) -> list[dict]:
-    """One row per point and measure: the point's mixture (rows per type, total safety rows), the score and its CI."""
+    """One row per point and measure: the point's mixture (rows per type, total safety rows, safety:general per
+    type and in total as built), the score and its CI."""
     rows = []
     for name, r in results.items():
         mix = r["mixture"]
         built = r.get("built", {})  # the rows actually mixed in, by type (an unselected draw has types too)
+        ratios = point_ratios(r)
         base = {"point": name, "figure": r["figure"], "seed": r["seed"], "safety_rows": safety_rows(r),
                 **{f"{k}_rows": mix.get(k, 0) for k in ("IHD", "EHD", "MHD", "unselected")},
-                **{f"{k}_built": built.get(k, 0) for k in ("IHD", "EHD", "MHD")}}
+                **{f"{k}_built": built.get(k, 0) for k in ("IHD", "EHD", "MHD")},
+                **{f"{k}:general": ratios[k] for k in HARM_TYPES}, "safety:general": ratios["all"]}
         for measure, _ in MEASURES:
             m = r["alert_s"] if measure == "natural" else r["safety_by_type"][measure]
             rows.append({**base, "measure": measure, "score": m["score"], "ci95": m["ci95"], "n": m["n"]})
@@ -133,6 +169,14 @@ def rows_moved(results: Mapping[str, dict], a: str, b: str, measure: str) -> str
     return f"{count(a)} → {count(b)}" + (f" {measure}" if measure in ("IHD", "EHD", "MHD") else " (all types)")
 
 
+def ratios_moved(results: Mapping[str, dict], a: str, b: str, measure: str) -> str:
+    """safety:general behind a comparison, counted as `rows_moved` counts (the measure's type, else all safety
+    data), in point a and point b ("?" for a point not run)."""
+    key = measure if measure in HARM_TYPES else "all"
+    at = lambda name: point_ratios(results[name])[key] if name in results else "?"  # noqa: E731
+    return f"{at(a)} → {at(b)}"
+
+
 def claims(verdicts: Mapping[str, Sequence[dict]], results: Mapping[str, dict], grid: Mapping, n_boot: int,
            seed: int) -> list[dict]:
     """Each comparison of `comparisons` on each of its measures: ours (paired b − a) and the verdict.
@@ -144,7 +188,8 @@ def claims(verdicts: Mapping[str, Sequence[dict]], results: Mapping[str, dict], 
     for c in comparisons(results, grid):
         for measure in c["measures"]:
             row = {"claim (paper B §3.1, §4.1)": c["claim"], "paper B": c["paper B"], "a": c["a"], "b": c["b"],
-                   "measure": measure, "safety rows a → b": rows_moved(results, c["a"], c["b"], measure)}
+                   "measure": measure, "safety rows a → b": rows_moved(results, c["a"], c["b"], measure),
+                   "safety:general a → b": ratios_moved(results, c["a"], c["b"], measure)}
             if c["a"] not in verdicts or c["b"] not in verdicts:
                 out.append({**row, "ours": "—", "McNemar p": None, "n": 0, "verdict": "not run"})
                 continue
@@ -184,3 +229,105 @@ def seed_spread(results: Mapping[str, dict]) -> list[dict]:
             rows.append({"mixture": stem, "measure": measure, **{f"seed {s}": v for s, v in scores.items()},
                          "range": max(known) - min(known) if len(known) > 1 else None})
     return rows
+
+
+PAPER_B_GENERAL = 260_000   # general-domain rows in each of paper B's mixtures (§3.1, Fig. 2's caption; §4.1)
+
+
+class PaperBRange(NamedTuple):
+    """The safety:general ratios paper B studies for one setting of `mixing.grid`, as shares of the general rows."""
+    harm_type: str           # "IHD" / "EHD" / "MHD", or "all" for safety data of every type
+    low: float
+    high: float
+    source: str
+
+
+# Figure 2's levels are not given in the text: §4.1 needs "a minimum of 50,000" for its best safety and Figure 5 grows
+# EHD to 100,000, so its top is taken as 100,000 (the generous end: a point above it is above paper B's whole range).
+PAPER_B_RANGES = {
+    "fig2_levels": PaperBRange("all", 0, 100_000 / PAPER_B_GENERAL,
+                               "§3.1, Fig. 2: safety data grown to ~50,000-100,000 of ~260,000 general rows"),
+    "fig3_ihd": PaperBRange("IHD", 1_000 / PAPER_B_GENERAL, 10_000 / PAPER_B_GENERAL,
+                            "§4.1, Figs. 3 and 5: IHD fixed at 1,000, 3,000 and 10,000 rows"),
+    "fig3_ehd": PaperBRange("EHD", 0, 100_000 / PAPER_B_GENERAL, "§4.1, Fig. 5: EHD grown from 0 to 100,000 rows"),
+    "mhd_small": PaperBRange("MHD", 1 / 100, 1 / 100, "§4.1, Fig. 3d: 'a small volume of MHD'; its summary: 1:100"),
+    "fine.IHD": PaperBRange("IHD", 1 / 100, 1 / 50, "§4.1's summary: IHD at 1:100 to 1:50 of the general data"),
+    "fine.EHD": PaperBRange("EHD", 1 / 30, 1 / 20, "§4.1's summary: EHD at 1:30 to 1:20 of the general data"),
+    "fine.MHD": PaperBRange("MHD", 1 / 100, 1 / 100, "§4.1's summary: MHD at 1:100 of the general data"),
+}
+
+
+def _grid(mixing: Mapping) -> dict:
+    """The plain grid of the profile's `mixing` section (MixingSettings), or of a grid given as such."""
+    grid = mixing["grid"] if "grid" in mixing else mixing
+    return grid.to_dict() if hasattr(grid, "to_dict") else dict(grid)
+
+
+def fine_rows(mixing: Mapping) -> dict[str, int]:
+    """The fine-grained mixture's rows per type, as `data.mixing.sweep` rounds `fine` x general to whole rows."""
+    return dict(next(p for p in sweep(_grid(mixing)) if p.figure == "fine").safety)
+
+
+def _rounding(grid: dict) -> list[tuple[set[str], str]]:
+    """(types named, warning) for each distortion `rounding_warnings` describes."""
+    built, general, fine = fine_rows(grid), grid["general"], grid["fine"]
+    out = [({t}, f"fine.{t} = {fine[t]:g} of {general} general rows is {general * fine[t]:.2f} rows: it rounds to 0 "
+                 f"and is clamped to 1 row ({ratio(1, general)} instead of {ratio_text(fine[t])})")
+           for t in HARM_TYPES if round(general * fine[t]) < 1]
+    out += [({a, b}, f"fine.{a} = {fine[a]:g} and fine.{b} = {fine[b]:g} both give {built[a]} row(s) of {general} "
+                     f"general rows: the mixture holds as much {a} as {b}")
+            for a, b in combinations(HARM_TYPES, 2) if built[a] == built[b] and fine[a] != fine[b]]
+    return out
+
+
+def rounding_warnings(mixing: Mapping) -> list[str]:
+    """Where rounding the fine mixture to whole rows distorts paper B's ratios: a type whose share of the general
+    pool rounds to no row, clamped to one; two types of different ratios that come out as the same count."""
+    return [warning for _, warning in _rounding(_grid(mixing))]
+
+
+ROUNDING_SLACK = 1.05   # a level within 5% of paper B's bound is "within": whole rows cannot hit its ratio exactly
+
+
+def position(share: float, paper: PaperBRange) -> str:
+    """Where a share of the general rows sits against paper B's range: "within" (up to ROUNDING_SLACK outside
+    it), or how many times above its highest or below its lowest ratio."""
+    if share > paper.high * ROUNDING_SLACK:
+        return f"{share / paper.high:.1f}× above paper B's highest"
+    if share < paper.low / ROUNDING_SLACK:
+        return f"{paper.low / share:.1f}× below paper B's lowest" if share else "none: below paper B's lowest"
+    return "within"
+
+
+def _levels(grid: dict) -> list[tuple[str, int]]:
+    """(setting, rows) for every safety level of the grid, the fine mixture as rounded to whole rows."""
+    fine = fine_rows(grid)
+    return ([("fig2_levels", n) for n in grid["fig2_levels"]] + [("fig3_ihd", n) for n in grid["fig3_ihd"]]
+            + [("fig3_ehd", n) for n in grid["fig3_ehd"]] + [("mhd_small", grid["mhd_small"])]
+            + [(f"fine.{t}", fine[t]) for t in HARM_TYPES])
+
+
+def against_paper_b(mixing: Mapping) -> list[dict]:
+    """Each safety level of the profile's mixing grid (its `mixing` section, or the grid) against the ratios paper B
+    studies: the level's safety:general, paper B's range and source, where the level sits, and for the fine mixture
+    the rounding warnings that name its type."""
+    grid = _grid(mixing)
+    general, warnings = grid["general"], _rounding(grid)
+    rows = []
+    for setting, n in _levels(grid):
+        paper = PAPER_B_RANGES[setting]
+        span = ratio_text(paper.low) + ("" if paper.low == paper.high else f" to {ratio_text(paper.high)}")
+        rounding = [w for types, w in warnings if setting.startswith("fine.") and paper.harm_type in types]
+        rows.append({"setting": setting, "type": paper.harm_type, "rows": n, "general": general,
+                     "safety:general": ratio(n, general), "paper B": span, "where": position(n / general, paper),
+                     "paper B's source": paper.source, "rounding": "; ".join(rounding)})
+    return rows
+
+
+def placement_summary(rows: Sequence[dict]) -> str:
+    """One sentence over `against_paper_b`'s rows: how many levels sit outside paper B's ranges, of which settings."""
+    outside = [r for r in rows if r["where"] != "within"]
+    if not outside:
+        return f"all {len(rows)} safety levels of the grid sit within paper B's ratio ranges"
+    settings = ", ".join(dict.fromkeys(r["setting"] for r in outside))
+    return f"{len(outside)} of {len(rows)} safety levels of the grid sit outside paper B's ratio ranges ({settings})"

@@ -5,6 +5,11 @@ format characters (zero-width spaces, soft hyphens) removed, and every run of sp
 underscores made one space — so "Crystal-Meth", "crystal  meth" and "crys\u200btal meth" all read
 "crystal meth". A match must start and end at a word boundary ("class" does not contain "ass": the
 Scunthorpe problem), except that a plural "s"/"es" may follow.
+
+Scripts written without spaces between words — CJK ideographs, Hiragana, Katakana, Thai, Lao, Khmer,
+Myanmar — have no boundaries to test: "毒品" is found in "买毒品吧", and a character of such a script
+next to a Latin word is a boundary ("买cocaine"). Hangul keeps the whole-word rule: Korean is written
+with spaces, though a particle joined to a noun ("마약을") then hides it — store such forms if needed.
 """
 
 from __future__ import annotations
@@ -25,8 +30,20 @@ def normalise(text: str) -> str:
     return _SEPARATORS.sub(" ", text.casefold())
 
 
-def _is_word_char(ch: str) -> bool:
-    return ch.isalnum()
+_UNSPACED = re.compile(
+    "[\u0e00-\u0eff"                        # Thai, Lao
+    "\u1000-\u109f\u1780-\u17ff"            # Myanmar, Khmer
+    "\u3005\u3007\u3040-\u30ff\u31f0-\u31ff"  # 々 〇, Hiragana, Katakana
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")  # CJK ideographs
+
+
+def _unspaced(ch: str) -> bool:
+    return bool(_UNSPACED.match(ch))
+
+
+def _joined(left: str, right: str) -> bool:
+    """Whether two adjacent characters belong to one word: no word boundary lies between them."""
+    return left.isalnum() and right.isalnum() and not (_unspaced(left) or _unspaced(right))
 
 
 @dataclass(frozen=True)
@@ -63,7 +80,7 @@ class EntityMatcher:
         found = []
         for last, (entity, category) in self._automaton.iter(norm):
             start, end = last - len(entity) + 1, last + 1
-            if start > 0 and _is_word_char(norm[start - 1]) and _is_word_char(entity[0]):
+            if start > 0 and _joined(norm[start - 1], entity[0]):
                 continue
             if self._ends_word(norm, end, entity):
                 found.append(Match(entity, category, start, end))
@@ -71,13 +88,11 @@ class EntityMatcher:
 
     @staticmethod
     def _ends_word(norm: str, end: int, entity: str) -> bool:
-        if not _is_word_char(entity[-1]):
+        if end == len(norm) or not _joined(entity[-1], norm[end]):
             return True
-        for suffix in ("", "s", "es"):
+        for suffix in ("s", "es"):
             stop = end + len(suffix)
-            if norm[end:stop] != suffix:
-                continue
-            if stop == len(norm) or not _is_word_char(norm[stop]):
+            if norm[end:stop] == suffix and (stop == len(norm) or not _joined(suffix[-1], norm[stop])):
                 return True
         return False
 
