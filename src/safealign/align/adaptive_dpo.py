@@ -152,7 +152,10 @@ def adaptive_dpo_class(dpo_trainer_class):
             if ref_token is not None:
                 sums = (ref_token[:, 1:].to(masks.device) * shifted).sum(dim=1)
                 inputs["ref_chosen_logps"], inputs["ref_rejected_logps"] = sums.chunk(2, dim=0)
-            modules = [model] + ([self.ref_model] if self.ref_model is not None and ref_token is None else [])
+            # the unwrapped policy: under DDP TRL may call it directly (a PEFT reference with adapters off), and a
+            # hook on the wrapper alone would leave those log-probs unmasked
+            policy = self.accelerator.unwrap_model(model)
+            modules = [policy] + ([self.ref_model] if self.ref_model is not None and ref_token is None else [])
             with masked_log_probs(modules, shifted):
                 return super()._compute_loss(model, inputs, return_outputs)
 
