@@ -82,6 +82,37 @@ def test_diversity_intervals_are_jackknife_intervals_around_the_point():
     assert (hi - lo) / 2 == pytest.approx(1.959964 * np.std(xs, ddof=1) / np.sqrt(50))
 
 
+def test_a_templated_share_between_0_and_1_gets_a_jackknife_interval():
+    cfg = SimpleNamespace(template_words=2, template_min_count=2)
+    answers = ["sorry no"] * 10 + [f"reason {i} is enough" for i in range(10)]
+    records = [{"answer": a, "safe": True} for a in answers]
+    out = paper_b.diversity(records, ["refused"] * 20, cfg, seed=0)
+    assert out["templated_refusal_share"] == 0.5
+    assert out["templated_refusal_share_ci95"] == pytest.approx(
+        paper_b.jackknife_interval(lambda t: paper_b.templated_share(t, 2, 2), answers, seed=0))
+
+
+def test_diversity_is_compared_at_a_sample_size_every_model_reaches():
+    cfg = SimpleNamespace(template_words=2, template_min_count=2)
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    vocab = [f"w{i}" for i in range(30)]
+    # two models that write alike (six words drawn from one vocabulary), one with eight times the safe answers
+    few, many = ([{"answer": " ".join(rng.choice(vocab, 6)), "safe": True} for _ in range(n)] for n in (8, 64))
+    small, large = (paper_b.diversity(r, ["complied"] * len(r), cfg) for r in (few, many))
+    assert large["distinct_2"] < small["distinct_2"] - 0.05   # on all answers the larger corpus looks less diverse
+    assert set(small["distinct_2_rarefied"]) == {"2", "4", "8"} and paper_b.matched_size(
+        [small["distinct_2_rarefied"], large["distinct_2_rarefied"]]) == "8"
+    assert large["distinct_2_rarefied"]["8"] == pytest.approx(small["distinct_2_rarefied"]["8"], abs=0.05)
+    results = {m: {"safety_by_type": {}, "alert_s": {"score": None, "ci95": None, "n": 0},
+                   "over_refusal": {k: {"rate": None, "ci95": None, "n": 0} for k in ("xstest_safe", "coconot_contrast")},
+                   "general": {}, "diversity": d} for m, d in (("a", small), ("b", large))}
+    table = paper_b.table1(results, {"a": "A", "b": "B"})
+    assert "distinct-2 of safe answers (at 8 per model)" in table["ours: A"]
+    assert paper_b.matched_size([{"2": 1.0}, {}]) is None
+
+
 def test_paired_safety_pairs_by_prompt_and_the_verdict_follows_the_stated_rule():
     base = [{"benchmark": "pool:IHD", "prompt": f"p{i}", "safe": False, "source": "pku"} for i in range(30)]
     better = [{**r, "safe": True} for r in base]

@@ -5,11 +5,15 @@
 - safety per harm type: the harm judge's safe rate on the held-out test prompts of each type pool
   (stage type-pools), with a Wilson interval (a bootstrap of a pool of a few EHD test prompts would be
   degenerate) and the rate per source;
-- ALERT S ("natural" in paper B's figures): Def. 4 on `paper_b_eval.alert_per_category` ALERT prompts per fine
-  category, a subset of the evaluation chapter's sample (stratified bootstrap);
+- ALERT S, our stand-in for paper B's "natural" (its safe rate on real-world traffic, s = N_safe / N_test): Def. 4,
+  category-weighted, on `paper_b_eval.alert_per_category` red-teaming prompts per fine ALERT category, a subset of
+  the evaluation chapter's sample (stratified bootstrap);
 - over-refusal: the refusal detector's rate on XSTest's safe prompts and on CoCoNot's contrast prompts;
 - general: GSM8K exact match (generated) and log-likelihood multiple choice (capability.benchmarks);
-- diversity of the safe answers (paper B's Figure 4): distinct-1/2 and the share of templated refusals.
+- diversity of the safe answers (paper B's Figure 4): distinct-1/2 and the share of templated refusals, also at
+  matched sample sizes (rarefaction), since both move with the number of answers.
+Every model answers greedily (the generation backend's default); paper B sampled (temperature 0.8, top-p 0.8,
+top-k 50), so its rates include sampling noise that ours do not.
 Answers are kept in book/answers/<profile>/paper_b/<name>.json, keyed by the weights' digest, so a re-run
 with other judges re-scores without generating. Sizes: profiles.yaml section `paper_b_eval`.
 """
@@ -120,17 +124,56 @@ def jackknife_interval(statistic, items: Sequence, groups: int = 20, seed: int =
     return [point - 1.959964 * se, point + 1.959964 * se]
 
 
+RAREFACTION_DRAWS = 50   # random subsets per size: the mean's spread is far below the measures' own intervals
+
+
+def rarefaction(statistic, items: Sequence, seed: int = 0, draws: int = RAREFACTION_DRAWS) -> dict[str, float]:
+    """A corpus statistic at fixed sample sizes 2, 4, 8, ... (up to the items there are): at each size the mean
+    over `draws` random subsets. Distinct-n falls and a templated share rises as the corpus grows, so two models
+    are compared at one size both reach (`matched_size`), not on corpora of their own sizes."""
+    rng = np.random.default_rng(seed)
+    out, size = {}, 2
+    while size <= len(items):
+        values = [statistic([items[i] for i in rng.choice(len(items), size, replace=False)]) for _ in range(draws)]
+        values = [v for v in values if v is not None]
+        if values:
+            out[str(size)] = float(np.mean(values))
+        size *= 2
+    return out
+
+
+def matched_size(curves: Sequence[Mapping[str, float]]) -> str | None:
+    """The largest sample size every curve (rarefaction) has a value at; None when some curve is empty."""
+    common = set.intersection(*(set(c) for c in curves)) if curves else set()
+    return max(common, key=int) if common else None
+
+
+def _share_interval(statistic, items: Sequence, seed: int) -> list[float] | None:
+    """A templated share's 95% interval: the jackknife (one answer's opening counts with the others'), Wilson's
+    where the share is 0 or 1 and the jackknife collapses."""
+    value = statistic(list(items))
+    if value is None:
+        return None
+    if value in (0.0, 1.0):
+        return proportion_interval(value, len(items))
+    return jackknife_interval(statistic, items, seed=seed)
+
+
 def diversity(records: Sequence[dict], refusal_labels: Sequence[str], cfg, seed: int = 0) -> dict:
     """Diversity of the safe answers to the harmful prompts (type pools and ALERT): distinct-1/2 of the safe
-    answers and the share of templated openings among the refusals; distinct-2 with a jackknife 95% interval
-    (answers deleted a group at a time), the share with Wilson's (a share of the refusals, valid at 0 and 1)."""
+    answers and the share of templated openings among the refusals, each on all of them (distinct-2 with a
+    jackknife 95% interval, answers deleted a group at a time; the share with `_share_interval`) and as a
+    rarefaction curve, which the comparison across models reads at a size all of them reach."""
     safe = [r["answer"] for r in records if r.get("safe")]
     refusals = [r["answer"] for r, lab in zip(records, refusal_labels) if lab in ("refused", "partial")]
     templated = lambda texts: templated_share(texts, cfg.template_words, cfg.template_min_count)  # noqa: E731
-    return {"safe_answers": len(safe), "distinct_1": distinct_n(safe, 1), "distinct_2": distinct_n(safe, 2),
-            "distinct_2_ci95": jackknife_interval(lambda t: distinct_n(t, 2), safe, seed=seed),
+    distinct_2 = lambda texts: distinct_n(texts, 2)  # noqa: E731
+    return {"safe_answers": len(safe), "distinct_1": distinct_n(safe, 1), "distinct_2": distinct_2(safe),
+            "distinct_2_ci95": jackknife_interval(distinct_2, safe, seed=seed),
+            "distinct_2_rarefied": rarefaction(distinct_2, safe, seed),
             "refusals": len(refusals), "templated_refusal_share": templated(refusals),
-            "templated_refusal_share_ci95": proportion_interval(templated(refusals), len(refusals)),
+            "templated_refusal_share_ci95": _share_interval(templated, refusals, seed),
+            "templated_refusal_share_rarefied": rarefaction(templated, refusals, seed),
             "template_rule": f"first {cfg.template_words} words shared by >= {cfg.template_min_count} refusals"}
 
 
@@ -263,15 +306,16 @@ def paired_safety(records_a: Sequence[dict], records_b: Sequence[dict], benchmar
     from ..report.paired import paired_difference
 
     key = "category" if benchmark == "alert" else "source"
-    a = {r["prompt"]: r for r in records_a if r["benchmark"] == benchmark}
-    b = {r["prompt"]: r for r in records_b if r["benchmark"] == benchmark}
+    a = {(r["prompt"], r[key]): r for r in records_a if r["benchmark"] == benchmark}
+    b = {(r["prompt"], r[key]): r for r in records_b if r["benchmark"] == benchmark}
     common = sorted(set(a) & set(b))
     if not common:
         return None
     groups = [a[p][key] for p in common]
     weights = dict(Counter(data.load("alert")["category"])) if benchmark == "alert" else dict(Counter(groups))
-    return paired_difference([a[p]["safe"] for p in common], [b[p]["safe"] for p in common], groups, weights,
-                             n_boot=n_boot, seed=seed)
+    out = paired_difference([a[p]["safe"] for p in common], [b[p]["safe"] for p in common], groups, weights,
+                            n_boot=n_boot, seed=seed)
+    return {**out, "prompts_a": len(a), "prompts_b": len(b)}
 
 
 def paired_indicator(records_a: Sequence[dict], records_b: Sequence[dict], benchmark: str, value, n_boot: int,
@@ -285,8 +329,9 @@ def paired_indicator(records_a: Sequence[dict], records_b: Sequence[dict], bench
     common = sorted(set(a) & set(b))
     if not common:
         return None
-    return paired_difference([a[p] for p in common], [b[p] for p in common], [benchmark] * len(common),
-                             {benchmark: 1.0}, n_boot=n_boot, seed=seed)
+    out = paired_difference([a[p] for p in common], [b[p] for p in common], [benchmark] * len(common),
+                            {benchmark: 1.0}, n_boot=n_boot, seed=seed)
+    return {**out, "prompts_a": len(a), "prompts_b": len(b)}
 
 
 def refused(record: dict) -> bool:
@@ -419,8 +464,14 @@ def table1(results: Mapping[str, dict], labels: Mapping[str, str]) -> dict[str, 
             metric = g.get("metric", "exact_match")
             col[f"{task} ({metric})"] = _cell(g[metric], proportion_interval(g[metric], g["n"]), g["n"])
         d = r["diversity"]
-        col["distinct-2 of safe answers"] = _cell(d["distinct_2"], d.get("distinct_2_ci95"), d["safe_answers"])
-        col["templated refusals"] = _cell(d["templated_refusal_share"], d.get("templated_refusal_share_ci95"), d["refusals"])
+        col["distinct-2 of safe answers (all)"] = _cell(d["distinct_2"], d.get("distinct_2_ci95"), d["safe_answers"])
+        col["templated refusals (all)"] = _cell(d["templated_refusal_share"], d.get("templated_refusal_share_ci95"),
+                                               d["refusals"])
+        for name, key in (("distinct-2 of safe answers", "distinct_2_rarefied"),
+                          ("templated refusals", "templated_refusal_share_rarefied")):
+            size = matched_size([other["diversity"].get(key, {}) for other in results.values()])
+            col[f"{name} (at {size} per model)" if size else f"{name} (at a common size)"] = (
+                _cell(d[key][size]) if size else "— (some model has fewer than 2)")
         columns[f"ours: {labels[m]}"] = col
     for m, numbers in PAPER_B_TABLE1.items():
         columns[f"paper B: {PAPER_B_COLUMNS[m]}"] = {row: _cell(numbers[key]) for row, key in TABLE1_ROWS.items()}
