@@ -247,3 +247,31 @@ def test_each_level_of_the_grid_is_placed_against_paper_b_ratio_ranges():
     assert mixing_study.placement_summary(rows).startswith(f"{outside} of {len(rows)} safety levels")
     cpu = profiles.load("cpu").mixing                                      # the profile's settings section itself
     assert mixing_study.against_paper_b(cpu) == mixing_study.against_paper_b(cpu.grid.to_dict())
+
+
+def test_each_figure_draws_its_own_points_and_the_table_has_a_row_per_point():
+    from safealign.report import mixing_study
+
+    def result(figure, mixture, score):
+        s = {"score": score, "ci95": [score - 0.1, score + 0.1], "n": 10}
+        return {"figure": figure, "seed": 0, "mixture": {"general": 64, **mixture}, "built": {"general": 64, **mixture},
+                "safety_by_type": {t: s for t in mixing.HARM_TYPES}, "alert_s": s,
+                "general": {"gsm8k": {"exact_match": 0.5, "n": 10}},
+                "over_refusal": {"xstest_safe": {"rate": 0.0, "ci95": [0.0, 0.3], "n": 10}}}
+
+    results = {"fig2-16": result("fig2", {"unselected": 16}, 0.5),
+               "fig3-ihd3-ehd0": result("fig3", {"IHD": 3}, 0.6),
+               "fig3-ihd3-ehd4-mhd5": result("fig3", {"IHD": 3, "EHD": 4, "MHD": 5}, 0.7),
+               "fig3-ihd6-ehd4": result("fig3", {"IHD": 6, "EHD": 4}, 0.8),
+               "fine-s0": result("fine", {"IHD": 1, "EHD": 3, "MHD": 1}, 0.9)}
+    frame = mixing_study.curve_frame(results)
+    assert frame.loc[0, "value"] == "0.500 [0.400, 0.600] (n=10)"
+    parts = mixing_study.figure_parts(frame, {**GRID, "mhd_at_ihd": [3]})
+    assert set(parts["fig2"].point) == {"fig2-16"} and set(parts["fig2"].measure) == set(mixing_study.FIGURE_MEASURES)
+    assert set(parts["fig5"].point) == {"fig3-ihd3-ehd0", "fig3-ihd6-ehd4"}          # no MHD
+    assert set(parts["fig3"].point) == {"fig3-ihd3-ehd0", "fig3-ihd3-ehd4-mhd5"}     # IHD at mhd_at_ihd, with or without
+    assert set(parts["fig3"].MHD) == {"MHD 0", "MHD 5"} and set(parts["fine"].mixture) == {"fine"}
+    table = mixing_study.points_table(frame)
+    assert len(table) == len(results) and "natural" in table.columns
+    assert mixing_study.fine_figure(parts["fine"]) is not None
+    assert mixing_study.fine_figure(parts["fine"].iloc[:0]) is None

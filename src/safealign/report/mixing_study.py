@@ -2,7 +2,8 @@
 
     results = load_points(profile, names)                  # book/results/<profile>/mixing/<point>.json
     verdicts = {n: read_verdicts(profile, f"mixing-{n}") for n in results}
-    frame = curve_rows(results)                             # one row per point and measure, for the figures
+    frame = curve_frame(results)                            # one row per point and measure, for the figures
+    parts = figure_parts(frame, grid)                       # the rows of Figures 2, 3, 5 and the fine mixtures
     table = claims(verdicts, results, n_boot, seed)         # paper B's sentence, the pair compared, ours, verdict
     scale = against_paper_b(settings.mixing)                # each grid setting's safety:general against paper B's
     rounding_warnings(settings.mixing)                      # where the fine mixture's whole rows distort its ratios
@@ -92,6 +93,59 @@ def curve_rows(results: Mapping[str, dict]) -> list[dict]:
         rows.append({**base, "measure": "over-refusal (XSTest safe)", "score": over["rate"], "ci95": over["ci95"],
                      "n": over["n"]})
     return rows
+
+
+FIGURE_MEASURES = ["IHD", "EHD", "MHD", "natural", "GSM8K"]
+POINT_COLUMNS = ["point", "figure", "seed", "IHD_rows", "EHD_rows", "MHD_rows", "unselected_rows", "IHD_built",
+                 "EHD_built", "MHD_built", "IHD:general", "EHD:general", "MHD:general", "safety:general"]
+
+
+def _cell(score, lo, hi, n) -> str:
+    if score is None:
+        return "—"
+    return f"{score:.3f} [{lo:.3f}, {hi:.3f}] (n={n})" if lo is not None else f"{score:.3f} (n={n})"
+
+
+def curve_frame(results: Mapping[str, dict]):
+    """curve_rows as a pandas frame, with the CI's ends as columns lo / hi and the printed cell as `value`."""
+    import pandas as pd
+
+    frame = pd.DataFrame(curve_rows(results), columns=[*POINT_COLUMNS, "safety_rows", "measure", "score", "ci95", "n"])
+    frame["lo"] = [c[0] if c else None for c in frame.ci95]
+    frame["hi"] = [c[1] if c else None for c in frame.ci95]
+    frame["value"] = [_cell(*v) for v in zip(frame.score, frame.lo, frame.hi, frame.n)]
+    return frame
+
+
+def points_table(frame):
+    """One row per point (its mixture and ratios), one column per measure (score, CI, n)."""
+    return frame.pivot_table(index=POINT_COLUMNS, columns="measure", values="value", aggfunc="first").reset_index()
+
+
+def figure_parts(frame, grid: Mapping) -> dict:
+    """The rows each of paper B's figures draws: Figure 2 (safety rows grown), Figure 5 (EHD grown at each fixed
+    IHD, no MHD), Figure 3 (the same with and without grid['mhd_small'] MHD rows), and the fine-grained vs
+    unselected mixtures; each with the column its lines are coloured by."""
+    fig2 = frame[(frame.figure == "fig2") & frame.measure.isin(FIGURE_MEASURES)]
+    fig3 = frame[(frame.figure == "fig3") & frame.measure.isin(["IHD", "EHD"])].copy()
+    fig3["curve"] = [f"{m} safety, IHD={i}" for m, i in zip(fig3.measure, fig3.IHD_rows)]
+    fig3["MHD"] = "MHD " + fig3.MHD_rows.astype(str)
+    fine = frame[frame.figure.isin(["fine", "unselected"]) & frame.measure.isin(FIGURE_MEASURES)].copy()
+    fine["mixture"] = fine.point.str.rsplit("-s", n=1).str[0]
+    return {"fig2": fig2, "fig5": fig3[fig3.MHD_rows == 0], "fig3": fig3[fig3.IHD_rows.isin(grid["mhd_at_ihd"])],
+            "fine": fine}
+
+
+def fine_figure(fine):
+    """Bars of the fine-grained and unselected mixtures per measure, one facet per seed, with 95% CIs (None when
+    no such point ran)."""
+    from .. import viz
+
+    if fine.empty:
+        return None
+    return viz.px.bar(fine, x="measure", y="score", color="mixture", barmode="group", facet_col="seed",
+                      template=viz.TEMPLATE, error_y=fine.hi - fine.score, error_y_minus=fine.score - fine.lo,
+                      title="Fine-grained vs unselected mixtures, 95% CIs, per seed")
 
 
 def curve_figure(part, x: str, title: str, color: str = "measure", dash: str | None = None):
