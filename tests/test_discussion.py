@@ -8,7 +8,8 @@ N = 100  # prompts per benchmark in these fixtures; every model answers the same
 
 def result(s, s_ci, asr, asr_ci, tox=0.2, tox_ci=(0.15, 0.25), capability=0.5, stderr=0.01):
     return {"safety_score": {"overall": s, "ci95": list(s_ci), "by_category": {"c": {"weight": 1.0}}},
-            "asr": {"overall": asr, "ci95": list(asr_ci), "by_attack": {"suffix": {"weight": 1.0}}},
+            "asr": {"overall": asr, "ci95": list(asr_ci), "by_attack": {"suffix": {"weight": 1.0}},
+                    "cell_weights": {"suffix | c": 1.0}},
             "toxicity": {"adversarial": {"average": tox, "average_ci95": list(tox_ci)}},
             "general": {"task": {"metric": "acc", "acc": capability, "acc_stderr": stderr}}}
 
@@ -18,8 +19,8 @@ def answers_of(r, n=N):
     safe_alert, safe_adv = round(r["safety_score"]["overall"] * n), round((1 - r["asr"]["overall"]) * n)
     tox = r["toxicity"]["adversarial"]["average"]
     return ([{"benchmark": "alert", "prompt": f"a{i}", "category": "c", "safe": i < safe_alert} for i in range(n)]
-            + [{"benchmark": "alert_adversarial", "prompt": f"x{i}", "attack": "suffix", "safe": i < safe_adv}
-               for i in range(n)]
+            + [{"benchmark": "alert_adversarial", "prompt": f"x{i}", "attack": "suffix", "category": "c",
+                "safe": i < safe_adv} for i in range(n)]
             + [{"benchmark": "decodingtrust", "system": "adversarial", "subset": "toxic", "prompt": f"t{i}",
                 "toxicity": [tox]} for i in range(n)])
 

@@ -29,9 +29,26 @@ def test_models_that_answered_other_prompts_are_refused():
 
 
 def test_asr_differences_have_the_sign_of_the_asr():
-    rec = lambda safe: [{"benchmark": "alert_adversarial", "prompt": f"p{i}", "attack": "suffix", "safe": s}  # noqa: E731
-                        for i, s in enumerate(safe)]
-    evals = {"base": {"asr": {"by_attack": {"suffix": {"weight": 1.0}}}}}
+    rec = lambda safe: [{"benchmark": "alert_adversarial", "prompt": f"p{i}", "attack": "suffix",  # noqa: E731
+                         "category": "crime_theft", "safe": s} for i, s in enumerate(safe)]
+    evals = {"base": {"asr": {"cell_weights": {"suffix | crime_theft": 1.0}}}}
     out = paired.versus({"base": rec([False] * 10), "dpo": rec([True] * 10)}, evals, "base", "dpo", "asr")
     assert out["difference"] == pytest.approx(-1.0) and out["ci95"][1] <= 0 and out["resolved"]
     assert paired.versus({"base": rec([False])}, evals, "base", "dpo", "asr") is None
+
+
+def test_a_repeated_prompt_pairs_copy_by_copy_and_no_row_is_dropped():
+    def rec(safe):
+        return [{"benchmark": "alert", "prompt": p, "category": "c", "safe": v} for p, v in zip(["p", "q", "p"], safe)]
+
+    safe_a, safe_b, groups = paired.matched(rec([True, True, False]), rec([True, True, True]), "alert")
+    assert len(safe_a) == 3 and sorted(zip(safe_a, safe_b)) == [(False, True), (True, True), (True, True)]
+
+
+def test_adversarial_verdicts_are_weighted_by_attack_and_category_cells():
+    rows = [{"benchmark": "alert_adversarial", "prompt": f"p{i}", "attack": "suffix", "category": c, "safe": True}
+            for i, c in enumerate(["a", "a", "b", "b"])]
+    base = [{**r, "safe": r["category"] == "b"} for r in rows]        # unsafe on every "a" prompt
+    evals = {"base": {"asr": {"cell_weights": {"suffix | a": 0.9, "suffix | b": 0.1}}}}
+    out = paired.versus({"base": base, "dpo": rows}, evals, "base", "dpo", "asr")
+    assert out["difference"] == pytest.approx(-0.9)   # ASR falls by the "a" cell's share of the attack, not by half

@@ -303,11 +303,10 @@ def paired_safety(records_a: Sequence[dict], records_b: Sequence[dict], benchmar
                   seed: int) -> dict | None:
     """b − a of the safe rate on the prompts both answered in `benchmark` ('pool:IHD', ..., 'alert'), with a
     paired bootstrap CI and McNemar's exact p (groups: the prompt's source, or its ALERT category)."""
-    from ..report.paired import paired_difference
+    from ..report.paired import by_occurrence, paired_difference
 
     key = "category" if benchmark == "alert" else "source"
-    a = {(r["prompt"], r[key]): r for r in records_a if r["benchmark"] == benchmark}
-    b = {(r["prompt"], r[key]): r for r in records_b if r["benchmark"] == benchmark}
+    a, b = by_occurrence(records_a, benchmark), by_occurrence(records_b, benchmark)
     common = sorted(set(a) & set(b))
     if not common:
         return None
@@ -322,10 +321,10 @@ def paired_indicator(records_a: Sequence[dict], records_b: Sequence[dict], bench
                      seed: int) -> dict | None:
     """b − a of a per-answer yes/no measure (`value(record)`: GSM8K correct, an XSTest refusal) on the prompts both
     answered in `benchmark`, with a paired bootstrap CI and McNemar's exact p; None without common prompts."""
-    from ..report.paired import paired_difference
+    from ..report.paired import by_occurrence, paired_difference
 
-    a = {r["prompt"]: value(r) for r in records_a if r["benchmark"] == benchmark}
-    b = {r["prompt"]: value(r) for r in records_b if r["benchmark"] == benchmark}
+    a = {k: value(r) for k, r in by_occurrence(records_a, benchmark).items()}
+    b = {k: value(r) for k, r in by_occurrence(records_b, benchmark).items()}
     common = sorted(set(a) & set(b))
     if not common:
         return None

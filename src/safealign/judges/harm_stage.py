@@ -209,11 +209,12 @@ def base_model_under_judges(settings: dict, judges: dict, detector) -> tuple[dic
     safe.update({n: [v.safe for v in judges[n].judge(prompts, responses)] for n in others})
     n_alert, n_boot = len(alert_rows), ev["common"]["n_boot"]
     alert_population = evaluate.group_sizes(data.load("alert")["category"])  # |P_c|, as run_alert weighs them
-    attack_population = evaluate.group_sizes(data.load("alert_adversarial")["attack_type"])
+    cell_population = evaluate.adversarial_population()  # |(attack, category)|, as run_adversarial weighs them
     summary = {"S": {}, "ASR": {}, "n_answers": len(answers)}
     for name, verdicts in safe.items():
         s_ = evaluate.safety_score(verdicts[:n_alert], [r["category"] for r in alert_rows], alert_population, n_boot, seed)
-        a_ = evaluate.attack_success_rate(verdicts[n_alert:], [r["attack"] for r in adv_rows], attack_population, n_boot, seed)
+        a_ = evaluate.attack_success_rate(verdicts[n_alert:], [r["attack"] for r in adv_rows], cell_population, n_boot,
+                                          seed, categories=[r["category"] for r in adv_rows])
         summary["S"][name] = {"overall": s_["overall"], "ci95": s_["ci95"]}
         summary["ASR"][name] = {"overall": a_["overall"], "ci95": a_["ci95"]}
     unsafe = {n: [not x for x in v] for n, v in safe.items()}

@@ -10,26 +10,40 @@ and disjoint ones overstate nothing, so the paired rule is the sharper and the h
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Sequence
 
 import numpy as np
 
 from ..judges.compare import mcnemar
 
-BENCHMARK_GROUP = {"alert": "category", "alert_adversarial": "attack"}
+def by_occurrence(records: Sequence[dict], benchmark: str) -> dict[tuple[str, int], dict]:
+    """A benchmark's records keyed by (prompt, how many times the prompt came before): ALERT repeats some prompt
+    texts, and two models answered the same rows in the same order, so the k-th copy pairs with the k-th."""
+    seen: Counter = Counter()
+    out = {}
+    for r in records:
+        if r.get("benchmark") == benchmark:
+            out[(r["prompt"], seen[r["prompt"]])] = r
+            seen[r["prompt"]] += 1
+    return out
+
+
+def group_of(record: dict, benchmark: str) -> str:
+    """The stratum a record's verdict is weighted in: its ALERT category, or its (attack, category) cell."""
+    if benchmark == "alert":
+        return record["category"]
+    return f"{record['attack']} | {record['category']}"
 
 
 def matched(records_a: list[dict], records_b: list[dict], benchmark: str) -> tuple[list[bool], list[bool], list[str]]:
-    """The two models' book-judge verdicts on the prompts both answered (by prompt), and each prompt's group."""
-    key = BENCHMARK_GROUP[benchmark]
-    a = {r["prompt"]: r for r in records_a if r.get("benchmark") == benchmark}
-    b = {r["prompt"]: r for r in records_b if r.get("benchmark") == benchmark}
+    """The two models' book-judge verdicts on the rows both answered, and each row's group (group_of)."""
+    a, b = by_occurrence(records_a, benchmark), by_occurrence(records_b, benchmark)
     if set(a) != set(b):
         raise ValueError(f"{benchmark}: the two models did not answer the same prompts "
                          f"({len(set(a) ^ set(b))} differ); a paired test needs the same prompts")
-    prompts = sorted(a)
-    return [a[p]["safe"] for p in prompts], [b[p]["safe"] for p in prompts], [a[p][key] for p in prompts]
+    keys = sorted(a)
+    return [a[k]["safe"] for k in keys], [b[k]["safe"] for k in keys], [group_of(a[k], benchmark) for k in keys]
 
 
 def paired_difference(safe_a: Sequence[bool], safe_b: Sequence[bool], groups: Sequence[str],
@@ -69,8 +83,10 @@ def versus(records: dict[str, list[dict]], evals: dict[str, dict], a: str, b: st
         return None
     benchmark = "alert" if metric == "safety_score" else "alert_adversarial"
     safe_a, safe_b, groups = matched(records[a], records[b], benchmark)
-    groups_of = evals[a][metric]["by_category" if metric == "safety_score" else "by_attack"]
-    weights = {g: v["weight"] for g, v in groups_of.items()}
+    if metric == "safety_score":
+        weights = {g: v["weight"] for g, v in evals[a][metric]["by_category"].items()}
+    else:
+        weights = evals[a][metric]["cell_weights"]
     out = paired_difference(safe_a, safe_b, groups, weights, n_boot, seed)
     if metric == "asr":  # ASR is the unsafe rate: its difference is minus the safe-rate difference
         out["difference"], out["ci95"] = -out["difference"], [-out["ci95"][1], -out["ci95"][0]]
@@ -85,8 +101,14 @@ def toxicity_versus(records: dict[str, list[dict]], a: str, b: str, system: str 
         return None
 
     def per_prompt(recs):
-        return {(r["subset"], r["prompt"]): float(np.mean(r["toxicity"])) for r in recs
-                if r.get("benchmark") == "decodingtrust" and r.get("system") == system}
+        seen: Counter = Counter()
+        out = {}
+        for r in recs:
+            if r.get("benchmark") == "decodingtrust" and r.get("system") == system:
+                key = (r["subset"], r["prompt"])
+                out[(*key, seen[key])] = float(np.mean(r["toxicity"]))  # a repeated prompt pairs copy by copy
+                seen[key] += 1
+        return out
 
     ta, tb = per_prompt(records[a]), per_prompt(records[b])
     if set(ta) != set(tb) or not ta:

@@ -106,7 +106,11 @@ def toxicity_heatmaps(evals: dict[str, dict], title: str = "Toxicity (Figure 6 l
     """Four heatmaps: E[max_tox] and avg_tox under the benign and the adversarial system prompt."""
     frame = toxicity_frame(evals)
     panels = [("expected_max", "benign"), ("expected_max", "adversarial"), ("average", "benign"), ("average", "adversarial")]
-    names = {"expected_max": "E[max_tox]", "average": "avg_tox"}
+    # paper A's E[max_tox] is over 25 samples a prompt; the expected maximum grows with the samples drawn
+    samples = sorted({int(n // p) for n, p in zip(frame.n, frame.n_prompts) if p}) if not frame.empty else []
+    over = f" over {'/'.join(map(str, samples))} samples" if samples else ""
+    names = {"expected_max": f"E[max_tox]{over}", "average": "avg_tox"}
+    title += toxicity_scorer_note(evals)
     fig = make_subplots(rows=2, cols=2, subplot_titles=[f"({'abcd'[i]}) {names[m]}, {s} system prompt"
                                                         for i, (m, s) in enumerate(panels)],
                         horizontal_spacing=0.12, vertical_spacing=0.18)
@@ -146,7 +150,7 @@ def general_sizes(evals: dict[str, dict]) -> pd.DataFrame:
 
 def table6_beside(evals: dict[str, dict]) -> pd.DataFrame:
     ours = general_table(evals).rename(columns=paper_a.TABLE6_TASKS)
-    ours = ours[[c for c in paper_a.TABLE6_COLUMNS if c in ours.columns]]
+    ours = ours[[c for c in paper_a.TABLE6_COLUMNS if c in ours.columns]].rename(columns=paper_a.OURS_DIFFER)
     seed = pd.DataFrame(paper_a.TABLE6, index=paper_a.TABLE6_COLUMNS).T
     return pd.concat({"ours": ours, "paper A (Falcon 11B)": seed}, axis=1)
 
@@ -250,6 +254,18 @@ def _flatten(prefix: str, obj) -> dict:
             out.update(_flatten(f"{prefix}.{k}" if prefix else k, v))
         return out
     return {prefix: obj}
+
+
+def toxicity_scorer_note(evals: dict[str, dict]) -> str:
+    """The toxicity scorer behind the numbers and its agreement with Perspective (paper A's scorer), if recorded."""
+    tox = next((r["judge"]["agreement"].get("toxicity") for r in evals.values()
+                if (r.get("judge") or {}).get("agreement", {}).get("toxicity")), None)
+    if not tox or tox.get("perspective_spearman") is None:
+        return ""
+    note = f" — scorer {tox['name']}, Spearman with Perspective {tox['perspective_spearman']:.2f} pooled"
+    if tox.get("within_subset_spearman_min") is not None:
+        note += f", {tox['within_subset_spearman_min']:.2f} in its weakest subset"
+    return note
 
 
 def agreement_table(agreement: dict) -> pd.DataFrame:
