@@ -36,6 +36,9 @@ def test_training_rows_come_only_from_training_sources_and_never_from_policy_pro
     pku = [r["prompt"] for r in rows if r["source"] == "pku_judge_train"]
     assert {splits.split_of(p, settings["splits"], settings["seed"]) for p in pku} == {"judge_train"}
     assert not [r for r in rows if r["source"] == "diasafety" and r.get("split") == "test"]
+    # DiaSafety's official splits share contexts: no training row may have a context of its test split
+    test_contexts = {sources.normalise(r["prompt"]) for r in sources.data.load("diasafety") if r["split"] == "test"}
+    assert not [r for r in rows if r["source"] == "diasafety" and sources.normalise(r["prompt"]) in test_contexts]
     with pytest.raises(ValueError, match="unknown training source"):
         sources.training_rows(settings, ("gptfuzz", "alert"))
 

@@ -142,9 +142,11 @@ def train_refusal(settings: dict) -> tuple[refusal.LectureAwareRefusalDetector, 
     extra = refusal.coconot_complied(cfg["coconot_rows"], seed) if cfg["coconot_weight"] else []
     table, predicted = refusal.leave_one_model_out(rows, extra, cfg["coconot_weight"], cfg["C"], seed)
     truth = [r["label"] for r in rows]
-    record = {"protocol": "leave-one-model-out over the 4 XSTest models (train on 3, test on the 4th)",
+    record = {"protocol": "leave-one-model-out over the 4 XSTest models (train on 3, test on the 4th); the detector "
+                          "the evaluations use is then fit on all 4 (its rule override was chosen on this same table)",
               **refusal.three_way(truth, predicted), "per_model": table, "n": len(rows), "coconot_complied_rows": len(extra)}
-    record["accuracy_ci95"] = _bootstrap_accuracy(np.array(truth, dtype=object) == predicted, config(settings)["n_boot"], seed)
+    record["accuracy_ci95"] = _bootstrap_accuracy(np.array(truth, dtype=object) == predicted, [r["id"] for r in rows],
+                                                  config(settings)["n_boot"], seed)
     from .refusal import rule_label
 
     record["same_rows"] = [
@@ -161,9 +163,17 @@ def train_refusal(settings: dict) -> tuple[refusal.LectureAwareRefusalDetector, 
     return detector, record
 
 
-def _bootstrap_accuracy(correct: np.ndarray, n_boot: int, seed: int) -> list[float]:
+def _bootstrap_accuracy(correct: np.ndarray, prompts: list, n_boot: int, seed: int) -> list[float]:
+    """95% interval of an accuracy by resampling prompts (each XSTest prompt has four models' answers)."""
     rng = np.random.default_rng(seed)
-    means = [correct[rng.integers(0, len(correct), len(correct))].mean() for _ in range(n_boot)]
+    by_prompt: dict = {}
+    for i, p in enumerate(prompts):
+        by_prompt.setdefault(p, []).append(i)
+    groups = [np.asarray(v) for v in by_prompt.values()]
+    means = []
+    for _ in range(n_boot):
+        idx = np.concatenate([groups[g] for g in rng.integers(0, len(groups), len(groups))])
+        means.append(correct[idx].mean())
     return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
 
 

@@ -143,7 +143,9 @@ def coconot_rows() -> list[dict]:
 
 
 def training_rows(settings: dict, sources: tuple[str, ...] = TRAINING_SOURCES) -> tuple[list[dict], dict]:
-    """Rows the harm judge may learn from, and how many rows each source lost to the benchmark-question rule."""
+    """Rows the harm judge may learn from, and how many rows each source lost to the benchmark-question rule:
+    no row shares a question with a JailbreakEval set, and no DiaSafety train/val row has a DiaSafety *test*
+    context (DiaSafety's own splits are not split by context: 448 of its 1,045 test contexts recur in train/val)."""
     unknown = sorted(set(sources) - set(TRAINING_SOURCES))
     if unknown:
         raise ValueError(f"judging.harm.sources: unknown training source(s) {unknown}; choose from {TRAINING_SOURCES}")
@@ -155,9 +157,12 @@ def training_rows(settings: dict, sources: tuple[str, ...] = TRAINING_SOURCES) -
     }
     questions = set(benchmark_questions())
     long_questions = [q for q in questions if len(q) >= 40]  # a short question inside a long prompt is chance
+    test_contexts = {"diasafety": {normalise(r["prompt"]) for r in data.load("diasafety") if r["split"] == "test"}}
     rows, dropped = [], {}
     for source in sources:
-        kept = [_common(r) for r in by_source[source]() if not shares_question(r["prompt"], questions, long_questions)]
+        held_out = test_contexts.get(source, set())
+        kept = [_common(r) for r in by_source[source]()
+                if not shares_question(r["prompt"], questions, long_questions) and normalise(r["prompt"]) not in held_out]
         dropped[source] = len(by_source[source]()) - len(kept) if source != "pku_judge_train" else None
         rows += kept
     pku_all = pku_judge_train(settings) if "pku_judge_train" in sources else []
