@@ -244,3 +244,14 @@ def test_toxicity_per_subset_names_the_range_restricted_subsets(monkeypatch):
     result = stage.toxicity_by_subset(profiles.load("smoke"))
     assert result["range_restricted"]["subsets"] == ["toxic_gpt3.5", "toxic_gpt4"]
     assert result["within_subset_spearman_min_spread"] > 0.999
+
+
+def test_notebook_03s_judges_train_by_the_same_benchmark_question_rule():
+    from safealign.judges import validate
+
+    settings = profiles.load("cpu")
+    everything = validate.judge_rows(settings, "judge_train")
+    rows = validate.training_rows(settings, None)
+    shared = sources.shares_a_benchmark_question()
+    assert not [p for p in rows["prompt"] if shared(p)]
+    assert 0 < len(everything["prompt"]) - len(rows["prompt"]) < len(everything["prompt"])   # the rule bites

@@ -124,6 +124,13 @@ def shares_question(prompt: str, questions: set[str], long_questions: list[str])
     return key in questions or any(q in key for q in long_questions)
 
 
+def shares_a_benchmark_question():
+    """A test `prompt -> bool`: whether the prompt is, or contains, a question of the two JailbreakEval sets."""
+    questions = set(benchmark_questions())
+    long_questions = [q for q in questions if len(q) >= 40]  # a short question inside a long prompt is chance
+    return lambda prompt: shares_question(prompt, questions, long_questions)
+
+
 def pku_judge_train(settings: dict) -> list[dict]:
     """PKU-SafeRLHF v0 answers of the judge_train prompts, curated as for notebook 03 (label conflicts
     removed; curation refuses to hand out policy_train)."""
@@ -155,14 +162,13 @@ def training_rows(settings: dict, sources: tuple[str, ...] = TRAINING_SOURCES) -
         "diasafety": lambda: [r for r in data.load("diasafety") if r["split"] != "test"],
         "coconot": coconot_rows,
     }
-    questions = set(benchmark_questions())
-    long_questions = [q for q in questions if len(q) >= 40]  # a short question inside a long prompt is chance
+    shared = shares_a_benchmark_question()
     test_contexts = {"diasafety": {normalise(r["prompt"]) for r in data.load("diasafety") if r["split"] == "test"}}
     rows, dropped = [], {}
     for source in sources:
         held_out = test_contexts.get(source, set())
         kept = [_common(r) for r in by_source[source]()
-                if not shares_question(r["prompt"], questions, long_questions) and normalise(r["prompt"]) not in held_out]
+                if not shared(r["prompt"]) and normalise(r["prompt"]) not in held_out]
         dropped[source] = len(by_source[source]()) - len(kept) if source != "pku_judge_train" else None
         rows += kept
     pku_all = pku_judge_train(settings) if "pku_judge_train" in sources else []

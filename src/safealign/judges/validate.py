@@ -13,10 +13,20 @@ from .offline import CANDIDATES, OfflineSafetyJudge, benign_answers, judge_rows,
 from .refusal import RefusalDetector, head_embeddings, hyper_grid, leave_one_model_out, train_selected, xstest_rows
 
 
+def training_rows(settings: dict, limit: int | None) -> dict[str, list]:
+    """judge_train rows without those whose prompt shares a question with a JailbreakEval set (the rule the harm
+    judge trains by, so that every judge compared on those sets is held to it)."""
+    from .label_sources import shares_a_benchmark_question
+
+    rows, shared = judge_rows(settings, "judge_train", limit=limit), shares_a_benchmark_question()
+    keep = [i for i, p in enumerate(rows["prompt"]) if not shared(p)]
+    return {k: [v[i] for i in keep] for k, v in rows.items()}
+
+
 def train_safety_judge(settings: dict) -> tuple[OfflineSafetyJudge, list[dict], int]:
     """Select (grouped CV on judge_train) and fit the offline judge, save it; returns (judge, cv table, rows)."""
     cfg = config(settings, "safety")
-    rows = judge_rows(settings, "judge_train", limit=cfg.train_rows)
+    rows = training_rows(settings, cfg.train_rows)
     benign, weight = benign_answers(settings)
     judge, table = select_and_train(rows, cfg.candidates, cfg.cv_folds, settings.seed, benign, weight, cfg.threshold)
     judge.save(settings["name"], {"train_split": "judge_train", "train_rows": len(rows["prompt"]), "selection": table,
@@ -181,7 +191,7 @@ def benign_ablation(judge: OfflineSafetyJudge, settings: dict) -> list[dict]:
     """The chosen candidate refit without the benign answers, next to the saved judge: what they cost on
     PKU and what they buy on XSTest's safe prompts."""
     cfg = config(settings, "safety")
-    rows = judge_rows(settings, "judge_train", limit=cfg.train_rows)
+    rows = training_rows(settings, cfg.train_rows)
     without = OfflineSafetyJudge(CANDIDATES[judge.candidate].fit(rows["response"], rows["unsafe"], rows["prompt"],
                                                                  settings["seed"]), judge.candidate)  # threshold 0.5
     table = []
