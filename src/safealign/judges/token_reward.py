@@ -85,20 +85,22 @@ class ImplicitReward:
         self.identity = {"reward": "dpo-implicit", "beta": beta, **identity}
 
     @torch.no_grad()
-    def _next_token_logps(self, model, ids: torch.Tensor) -> torch.Tensor:
-        """log p(· | ids[:t+1]) at every position t, on the CPU; ids are built on the model's device."""
-        device = next(model.parameters()).device
-        return torch.log_softmax(model(input_ids=ids.to(device)).logits.float(), dim=-1).cpu()
+    def _logps(self, model, ids: torch.Tensor, positions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """log p(targets[i, j] | ids[:positions[i] + 1]) on the CPU. The forward runs on the model's device, and only
+        the rows and tokens asked for leave it (not a whole (T, vocabulary) table)."""
+        logits = model(input_ids=ids.to(next(model.parameters()).device)).logits
+        rows = logits[0, positions.to(logits.device)].float()
+        return torch.log_softmax(rows, dim=-1).gather(-1, targets.to(logits.device)).cpu()
 
     @torch.no_grad()
     def per_token(self, prompt_ids: Sequence[int], completion_ids: Sequence[int]) -> list[float]:
         if not prompt_ids:  # the first answer token needs the logits of a position before it
             raise ValueError("ImplicitReward.per_token needs at least one prompt token (wrap it with_context)")
         ids = torch.tensor([list(prompt_ids) + list(completion_ids)])
-        target = ids[0, len(prompt_ids):]
+        target = ids[0, len(prompt_ids):, None]
         positions = torch.arange(len(prompt_ids) - 1, ids.shape[1] - 1)
-        lp = self._next_token_logps(self.policy, ids)[0, positions, target]
-        lr = self._next_token_logps(self.reference, ids)[0, positions, target]
+        lp = self._logps(self.policy, ids, positions, target)[:, 0]
+        lr = self._logps(self.reference, ids, positions, target)[:, 0]
         return (self.beta * (lp - lr)).tolist()
 
     @torch.no_grad()
@@ -106,10 +108,11 @@ class ImplicitReward:
         """(B, k) rewards, on the device of `candidate_ids`."""
         candidates = torch.as_tensor(candidate_ids)
         out = []
+        last = torch.tensor([-1])
         for ctx, cands in zip(context_ids, candidates.cpu()):
             ids = torch.tensor([list(ctx)])
-            lp = self._next_token_logps(self.policy, ids)[0, -1, cands]
-            lr = self._next_token_logps(self.reference, ids)[0, -1, cands]
+            lp = self._logps(self.policy, ids, last, cands[None])[0]
+            lr = self._logps(self.reference, ids, last, cands[None])[0]
             out.append(self.beta * (lp - lr))
         return torch.stack(out).to(candidates.device)
 
