@@ -107,3 +107,18 @@ def test_the_implicit_reward_trains_on_judge_train_pairs_never_the_policys():
     policy_prompts = {p[0]["content"] for p in policy_pairs(settings)["prompt"]}
     assert 0 < len(pairs) <= settings.align.data.max_pairs
     assert not {p[0]["content"] for p in pairs["prompt"]} & policy_prompts
+
+
+def test_the_reward_policy_trains_on_one_device_even_where_several_gpus_are_visible():
+    import inspect
+
+    from transformers import Trainer, TrainingArguments
+
+    config = TrainingArguments(output_dir="unused", use_cpu=True, report_to=[])
+    _ = config.device
+    config._n_gpu = 4  # what _setup_devices records with four visible GPUs and no launcher
+    assert study.on_one_device(config).n_gpu == 1
+    assert study.on_one_device(TrainingArguments(output_dir="unused", use_cpu=True, report_to=[])).n_gpu == 0
+    # what on_one_device relies on: Trainer wraps in DataParallel on args.n_gpu > 1, read through `_n_gpu`
+    assert "self.args.n_gpu > 1" in inspect.getsource(Trainer._wrap_model)
+    assert "return self._n_gpu" in inspect.getsource(TrainingArguments.n_gpu.fget)

@@ -83,6 +83,16 @@ def reward_pairs(settings):
     return pairs.flatten_indices()
 
 
+def on_one_device(config):
+    """`config`, made to train on one device. This run is in the notebook's process, not launched: where several
+    GPUs are visible, HF's Trainer would wrap the policy in DataParallel (a replica per GPU, batches scattered).
+    TrainingArguments keeps that count in the private `_n_gpu`, which Trainer itself sets to 1 for a model-parallel
+    model; tests/test_token_reward_study.py pins both facts."""
+    _ = config.device  # sets _n_gpu from the visible devices first
+    config._n_gpu = min(config._n_gpu, 1)
+    return config
+
+
 def train_reward_policy(settings) -> dict:
     """Train the implicit reward's policy: method token_rewards.policy with the align recipe (hyper-parameters,
     LoRA, max_length) on reward_pairs, in this process; saved merged, as safetensors, in reward_policy_dir.
@@ -96,8 +106,8 @@ def train_reward_policy(settings) -> dict:
     runtime.seed_everything(settings.seed)
     pairs = reward_pairs(settings)
     workdir = target.with_name(f".{target.name}-trainer")
-    config = align_run.make_config(name, hyperparameters(settings, name), workdir, device, settings.seed,
-                                   settings.align.max_length)
+    config = on_one_device(align_run.make_config(name, hyperparameters(settings, name), workdir, device,
+                                                 settings.seed, settings.align.max_length))
     model, ref_model, tokenizer = align_run.load_for_training(settings, align_run.uses_reference(name))
     trainer = align_run.build_trainer(name, config, model, ref_model, tokenizer, pairs,
                                       peft_config=align_run.lora_config(settings),
