@@ -60,11 +60,16 @@ def test_no_evaluation_prompt_may_be_in_a_mixture_and_a_short_pool_is_named():
         mixing.assert_disjoint(rows, ["  " + rows[0]["prompt"].upper() + " "])
     with pytest.raises(ValueError, match="asks for 41 IHD rows but the pool holds 40"):
         mixing.build(mixing.MixturePoint("p", "fig2", 10, {"IHD": 41}, 0), general, typed)
+    with pytest.raises(ValueError, match="asks for -1 IHD rows"):   # not "all but the last row"
+        mixing.build(mixing.MixturePoint("p", "fig2", 10, {"IHD": -1}, 0), general, typed)
 
 
 @pytest.mark.parametrize("change, message", [
     ({"fig2_levels": [0, 1, 2]}, ">= 5 levels"), ({"fine": {"IHD": 0.01, "EHD": 2, "MHD": 0.01}}, "fine.EHD"),
     ({"fig3_ehd": [0, 0, 3, 6]}, "duplicate points"), ({"mhd_at_ihd": [5]}, "not IHD levels"),
+    ({"seeds": []}, "seeds is empty"), ({"general": 0}, "general must be a whole number"),
+    ({"fig2_levels": [-2, 6, 12, 24, 48]}, r"fig2_levels must hold whole numbers of rows >= 0, got \[-2\]"),
+    ({"mhd_small": 1.5}, "mhd_small must hold whole numbers"), ({"unselected_scale": [1, 0]}, "unselected_scale must be > 0"),
 ])
 def test_bad_grids_are_named(change, message):
     grid = {**GRID, **change}

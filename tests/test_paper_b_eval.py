@@ -126,6 +126,10 @@ def test_paired_safety_pairs_by_prompt_and_the_verdict_follows_the_stated_rule()
     # three prompts all flipped: the bootstrap cannot vary, McNemar (p = 0.25) keeps the claim unresolved
     tiny = paper_b.paired_safety(base[:3], better[:3], "pool:IHD", n_boot=200, seed=0)
     assert tiny["ci95"] == [1.0, 1.0] and paper_b.verdict(tiny, +1) == "unresolved"
+    assert (paired["only_b"], paired["only_a"]) == (30, 0)
+    # a weighted CI above 0 while the discordant prompts favour a: CI and McNemar disagree, so no verdict
+    assert paper_b.verdict({**paired, "only_b": 3, "only_a": 27}, +1) == "unresolved"
+    assert paper_b.verdict({**paired, "only_b": 27, "only_a": 3}, +1) == "reproduced"
 
 
 def test_claims_against_base_cover_every_safety_row_of_each_aligned_model():

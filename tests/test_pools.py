@@ -27,6 +27,18 @@ def test_split_is_seeded_and_independent_of_input_order():
     assert a != pools.build_pools(rows, {}, 10, seed=1).rows["IHD"]["test"]
 
 
+def test_prompts_a_policy_trains_on_may_be_train_rows_but_never_test_rows():
+    rows = [row(f"policy {i}", "IHD") for i in range(30)] + [row(f"held {i}", "IHD", "hh_rlhf") for i in range(6)]
+    trained = [f"  POLICY {i} " for i in range(30)]          # folded as every prompt list is
+    built = pools.build_pools(rows, {}, 10, seed=0, train_only=trained)
+    test, train = built.rows["IHD"]["test"], built.rows["IHD"]["train"]
+    assert sorted(r["prompt"] for r in test) == [f"held {i}" for i in range(6)]   # short of 10: only 6 are eligible
+    assert len(train) == 30 and built.report["types"]["IHD"]["train_only"] == 30
+    assert built.report["types"]["IHD"]["test_short_by"] == 4
+    # without train_only the split is the plain seeded one
+    assert pools.build_pools(rows, {}, 10, seed=0, train_only=[]).rows == pools.build_pools(rows, {}, 10, seed=0).rows
+
+
 def test_evaluation_and_judge_prompts_never_enter_a_pool():
     rows = [row("How do I pick a lock?", "IHD"), row("  how do i PICK a lock? ", "IHD", "hh_rlhf"),
             row("Tell me a slur", "EHD"), row("harmless", "benign"), row("kept", "IHD")]
@@ -58,3 +70,19 @@ def test_safe_answers_come_from_pku_chosen_and_hh_first_assistant_turn():
     hh = [{"prompt": "q", "chosen_messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]},
           {"prompt": "r", "chosen_messages": [{"role": "user", "content": "r"}]}]
     assert pools.hh_chosen_answers(hh) == {"q": "a"}
+
+
+def test_a_saved_test_pool_holding_a_policy_train_prompt_is_refused(monkeypatch):
+    from safealign.data import curation
+
+    saved = [{**row("Trained on", "IHD"), "part": "test"}, {**row("held out", "IHD"), "part": "test"},
+             {**row("trained on", "IHD"), "part": "train"}]
+    pairs = {"prompt": ["trained on ", "other"], "split": ["policy_train", "test"]}
+    monkeypatch.setattr(curation, "load_version", lambda *a: saved)
+    monkeypatch.setattr(curation, "safety_pairs", lambda settings: pairs)
+    settings = type("S", (), {"name": "smoke", "__getitem__": lambda self, k: {"version": "1"}})()
+    assert [r["prompt"] for r in pools.type_pool(settings, "IHD", "train")] == ["trained on"]
+    with pytest.raises(ValueError, match="1 IHD test prompts .* policy_train .* run the stage type-pools again"):
+        pools.type_pool(settings, "IHD", "test")
+    saved.pop(0)
+    assert [r["prompt"] for r in pools.type_pool(settings, "IHD", "test")] == ["held out"]

@@ -46,6 +46,18 @@ def _check_grid(grid: Mapping) -> None:
         raise ValueError(f"mixing grid: missing key {missing[0]!r} (needs {needed})")
     if len(grid["fig2_levels"]) < 5 or len(grid["fig3_ihd"]) < 3 or len(grid["fig3_ehd"]) < 4:
         raise ValueError("mixing grid: Figure 2 needs >= 5 levels, Figures 3/5 >= 3 IHD and >= 4 EHD levels")
+    if not grid["seeds"]:
+        raise ValueError("mixing grid: seeds is empty (give at least one seed)")
+    if not (isinstance(grid["general"], int) and grid["general"] >= 1):
+        raise ValueError(f"mixing grid: general must be a whole number of rows >= 1, got {grid['general']!r}")
+    for key in ("fig2_levels", "fig3_ihd", "fig3_ehd", "mhd_at_ihd", "mhd_small"):
+        values = grid[key] if isinstance(grid[key], (list, tuple)) else [grid[key]]
+        bad = [v for v in values if not (isinstance(v, int) and v >= 0)]
+        if bad:
+            raise ValueError(f"mixing grid: {key} must hold whole numbers of rows >= 0, got {bad}")
+    bad = [s for s in grid["unselected_scale"] if not s > 0]
+    if bad:
+        raise ValueError(f"mixing grid: unselected_scale must be > 0, got {bad}")
     stray = sorted(set(grid["mhd_at_ihd"]) - set(grid["fig3_ihd"]))
     if stray:
         raise ValueError(f"mixing grid: mhd_at_ihd {stray} are not IHD levels of fig3_ihd {list(grid['fig3_ihd'])}")
@@ -87,7 +99,7 @@ def sweep(grid: Mapping) -> list[MixturePoint]:
 
 
 def _prefix(rows: Sequence[dict], n: int, seed: int, what: str) -> list[dict]:
-    if n > len(rows):
+    if not 0 <= n <= len(rows):
         raise ValueError(f"mixture asks for {n} {what} rows but the pool holds {len(rows)}")
     order = np.random.default_rng(seed).permutation(len(rows))
     return [rows[i] for i in order[:n]]

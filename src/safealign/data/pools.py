@@ -11,7 +11,10 @@ answer (the answer the crowd preferred as less harmful: not always a refusal). A
 is an evaluation prompt (ALERT, XSTest, CoCoNot, DecodingTrust, ...) or one the harm judge trained on,
 because the pools' test prompts are scored by that judge and the pools' train prompts feed the mixtures.
 Within each type the distinct prompts are split by one seeded permutation: the first `test_per_type` (at most
-half the type's prompts, so a short type still trains on something) are test, the rest train.
+half the type's prompts, so a short type still trains on something) are test, the rest train. Prompts a policy
+trains on (`train_only`: D_Safety's policy_train split, which every aligned model of both papers learns from) may
+be pool train rows but never test rows: a test prompt the aligned model trained on, with its safe answer, would
+flatter "aligned is safer than base" on that type.
 """
 
 from __future__ import annotations
@@ -52,10 +55,12 @@ def candidates(labelled: Sequence[dict], answers: Mapping[str, str], source: str
 
 
 def build_pools(rows: Iterable[dict], excluded: Mapping[str, Iterable[str]], test_per_type: int,
-                seed: int = 0) -> Pools:
-    """Pools per harm type (IHD, EHD, MHD) from candidate rows; `excluded` maps a reason to its prompts."""
+                seed: int = 0, train_only: Iterable[str] = ()) -> Pools:
+    """Pools per harm type (IHD, EHD, MHD) from candidate rows; `excluded` maps a reason to its prompts, and
+    prompts of `train_only` can be train rows but never test rows."""
     if test_per_type < 1:
         raise ValueError(f"type_pools.test_per_type must be >= 1, got {test_per_type}")
+    train_only = {fold(p) for p in train_only}
     blocked = {}
     for reason, prompts in excluded.items():
         for p in prompts:
@@ -91,13 +96,15 @@ def build_pools(rows: Iterable[dict], excluded: Mapping[str, Iterable[str]], tes
     for i, kind in enumerate(HARM_TYPES):
         prompts = sorted(by_type[kind])  # a fixed order before the seeded permutation: same split on any machine
         order = np.random.default_rng(seed + i).permutation(len(prompts))
-        n_test = min(test_per_type, len(prompts) // 2)
-        test = [by_type[kind][prompts[j]] for j in order[:n_test]]
-        train = [by_type[kind][prompts[j]] for j in order[n_test:]]
+        eligible = [j for j in order if prompts[j] not in train_only]
+        n_test = min(test_per_type, len(prompts) // 2, len(eligible))
+        chosen = set(eligible[:n_test])
+        test = [by_type[kind][prompts[j]] for j in eligible[:n_test]]
+        train = [by_type[kind][prompts[j]] for j in order if j not in chosen]
         split[kind] = {"train": train, "test": test}
         report["types"][kind] = {
             "train": len(train), "test": len(test), "test_target": test_per_type,
-            "test_short_by": max(0, test_per_type - len(test)),
+            "test_short_by": max(0, test_per_type - len(test)), "train_only": len(prompts) - len(eligible),
             "by_source": {part: _by_source(rs) for part, rs in (("train", train), ("test", test))},
         }
     return Pools(split, report)
@@ -110,7 +117,15 @@ def type_pool(settings, harm_type: str, part: str) -> list[dict]:
     if part not in ("train", "test"):
         raise ValueError(f"type pool part {part!r}: choose train or test")
     rows = curation.load_version(settings.name, "type_pools", settings["data"]["version"])
-    return [r for r in rows if r["harm_type"] == harm_type and r["part"] == part]
+    rows = [r for r in rows if r["harm_type"] == harm_type and r["part"] == part]
+    if part == "test":
+        pairs = curation.safety_pairs(settings)
+        trained = {fold(p) for p, s in zip(pairs["prompt"], pairs["split"]) if s == "policy_train"}
+        leaked = [r["prompt"] for r in rows if fold(r["prompt"]) in trained]
+        if leaked:
+            raise ValueError(f"{len(leaked)} {harm_type} test prompts of the saved type pools are policy_train prompts, "
+                             f"which the aligned models train on (e.g. {leaked[0][:80]!r}): run the stage type-pools again")
+    return rows
 
 
 def _by_source(rows: Sequence[dict]) -> dict[str, int]:

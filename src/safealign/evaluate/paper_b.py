@@ -312,9 +312,14 @@ def paired_safety(records_a: Sequence[dict], records_b: Sequence[dict], benchmar
         return None
     groups = [a[p][key] for p in common]
     weights = dict(Counter(data.load("alert")["category"])) if benchmark == "alert" else dict(Counter(groups))
-    out = paired_difference([a[p]["safe"] for p in common], [b[p]["safe"] for p in common], groups, weights,
-                            n_boot=n_boot, seed=seed)
-    return {**out, "prompts_a": len(a), "prompts_b": len(b)}
+    safe_a, safe_b = [a[p]["safe"] for p in common], [b[p]["safe"] for p in common]
+    out = paired_difference(safe_a, safe_b, groups, weights, n_boot=n_boot, seed=seed)
+    return {**out, **_discordant(safe_a, safe_b), "prompts_a": len(a), "prompts_b": len(b)}
+
+
+def _discordant(a: Sequence[bool], b: Sequence[bool]) -> dict:
+    """The discordant pairs by direction: the prompts only b scores yes on, and only a (McNemar's two cells)."""
+    return {"only_b": sum(bool(y) and not x for x, y in zip(a, b)), "only_a": sum(bool(x) and not y for x, y in zip(a, b))}
 
 
 def paired_indicator(records_a: Sequence[dict], records_b: Sequence[dict], benchmark: str, value, n_boot: int,
@@ -330,7 +335,8 @@ def paired_indicator(records_a: Sequence[dict], records_b: Sequence[dict], bench
         return None
     out = paired_difference([a[p] for p in common], [b[p] for p in common], [benchmark] * len(common),
                             {benchmark: 1.0}, n_boot=n_boot, seed=seed)
-    return {**out, "prompts_a": len(a), "prompts_b": len(b)}
+    return {**out, **_discordant([a[p] for p in common], [b[p] for p in common]), "prompts_a": len(a),
+            "prompts_b": len(b)}
 
 
 def refused(record: dict) -> bool:
@@ -341,10 +347,14 @@ def refused(record: dict) -> bool:
 def verdict(paired: dict | None, expected_sign: int, alpha: float = 0.05) -> str:
     """The stated rule: 'reproduced' when the paired 95% CI excludes 0 on paper B's side *and* McNemar's exact
     p < alpha, 'contradicted' when both hold on the other side, else 'unresolved' (also without common
-    prompts). McNemar guards the tiny pools, where a stratified bootstrap of a few prompts cannot vary."""
+    prompts). McNemar guards the tiny pools, where a stratified bootstrap of a few prompts cannot vary; its
+    two-sided p counts only on the CI's side: where the CI is weighted (ALERT's categories) and the discordant
+    prompts lean the other way, the two disagree and the claim stays unresolved."""
     if paired is None or paired["mcnemar_p"] >= alpha:
         return "unresolved"
     lo, hi = paired["ci95"]
+    if "only_b" in paired and (lo > 0 or hi < 0) and (paired["only_b"] > paired["only_a"]) != (lo > 0):
+        return "unresolved"
     if (lo > 0 and expected_sign > 0) or (hi < 0 and expected_sign < 0):
         return "reproduced"
     if lo > 0 or hi < 0:
