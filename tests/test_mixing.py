@@ -261,8 +261,9 @@ def test_each_figure_draws_its_own_points_and_the_table_has_a_row_per_point():
         s = {"score": score, "ci95": [score - 0.1, score + 0.1], "n": 10}
         return {"figure": figure, "seed": 0, "mixture": {"general": 64, **mixture}, "built": {"general": 64, **mixture},
                 "safety_by_type": {t: s for t in mixing.HARM_TYPES}, "alert_s": s,
-                "general": {"gsm8k": {"exact_match": 0.5, "n": 10}},
-                "over_refusal": {"xstest_safe": {"rate": 0.0, "ci95": [0.0, 0.3], "n": 10}}}
+                "general": {"gsm8k": {"exact_match": 0.5, "n": 10}, "arc_easy": {"acc": 0.6, "metric": "acc", "n": 40}},
+                "over_refusal": {"xstest_safe": {"rate": 0.0, "ci95": [0.0, 0.3], "n": 10},
+                                 "coconot_contrast": {"rate": 0.1, "ci95": [0.0, 0.4], "n": 10}}}
 
     results = {"fig2-16": result("fig2", {"unselected": 16}, 0.5),
                "fig3-ihd3-ehd0": result("fig3", {"IHD": 3}, 0.6),
@@ -272,11 +273,41 @@ def test_each_figure_draws_its_own_points_and_the_table_has_a_row_per_point():
     frame = mixing_study.curve_frame(results)
     assert frame.loc[0, "value"] == "0.500 [0.400, 0.600] (n=10)"
     parts = mixing_study.figure_parts(frame, {**GRID, "mhd_at_ihd": [3]})
-    assert set(parts["fig2"].point) == {"fig2-16"} and set(parts["fig2"].measure) == set(mixing_study.FIGURE_MEASURES)
+    # the figures draw safety per type, ALERT S and every general task (GSM8K and the lm-eval ones), not over-refusal
+    assert set(parts["fig2"].point) == {"fig2-16"}
+    assert set(parts["fig2"].measure) == {*mixing_study.SAFETY_MEASURES, "GSM8K", "arc_easy acc"}
+    arc = frame[(frame.point == "fig2-16") & (frame.measure == "arc_easy acc")].iloc[0]
+    assert arc.n == 40 and arc.lo < 0.6 < arc.hi                                   # a Wilson interval on 40 items
     assert set(parts["fig5"].point) == {"fig3-ihd3-ehd0", "fig3-ihd6-ehd4"}          # no MHD
     assert set(parts["fig3"].point) == {"fig3-ihd3-ehd0", "fig3-ihd3-ehd4-mhd5"}     # IHD at mhd_at_ihd, with or without
     assert set(parts["fig3"].MHD) == {"MHD 0", "MHD 5"} and set(parts["fine"].mixture) == {"fine"}
     table = mixing_study.points_table(frame)
-    assert len(table) == len(results) and "natural" in table.columns
+    assert len(table) == len(results) and {"natural", "over-refusal (XSTest safe)",
+                                           "over-refusal (CoCoNot contrast)", "arc_easy acc"} <= set(table.columns)
     assert mixing_study.fine_figure(parts["fine"]) is not None
     assert mixing_study.fine_figure(parts["fine"].iloc[:0]) is None
+
+
+def test_every_claim_of_paper_b_data_study_has_a_comparison_with_its_expected_direction():
+    from safealign.report import mixing_study
+
+    def gsm8k(correct, n=40):
+        return [{"benchmark": "gsm8k", "prompt": f"q{i}", "correct": i < correct} for i in range(n)]
+
+    point = lambda fig: {"figure": fig, "mixture": {"general": 100}, "seed": 0}  # noqa: E731
+    results = {"fig2-0": point("fig2"), "fig2-48": point("fig2")}
+    rows = mixing_study.claims({"fig2-0": gsm8k(30), "fig2-48": gsm8k(5)}, results, GRID, 200, 0)
+    by_claim = {r["claim (paper B §3.1, §4.1)"]: r for r in rows}
+    general = next(r for c, r in by_claim.items() if c.startswith("general capability suffers"))
+    assert (general["a"], general["b"], general["measure"], general["verdict"]) == ("fig2-0", "fig2-48", "GSM8K", "reproduced")
+    # Figs. 3a-c: IHD from the lowest to the middle level helps, beyond the middle it saturates (at the top EHD level)
+    pairs = {(r["a"], r["b"]) for c, r in by_claim.items() if "middle" in c}
+    assert pairs == {("fig3-ihd3-ehd12", "fig3-ihd6-ehd12"), ("fig3-ihd6-ehd12", "fig3-ihd12-ehd12")}
+    assert all(r["verdict"] == "not run" for c, r in by_claim.items() if "middle" in c)
+    # paper B's 0.95 is its 72B model, not Figure 2's curve
+    assert "72B" in by_claim["more safety data makes the model safer on IHD (Fig. 2)"]["paper B"]
+    # a fine mixture off paper B's ratios says so beside paper B's sentence (general 64: MHD 1 row = 1:64, not 1:100)
+    off = mixing_study.claims({}, results, {**GRID, "general": 64}, 10, 0)
+    fine = [r for r in off if r["b"].startswith("fine-")]
+    assert fine and all("fine.MHD is 1:64" in r["paper B"] for r in fine)
+    assert not any("[here" in r["paper B"] for r in off if not r["b"].startswith("fine-"))

@@ -86,16 +86,26 @@ def curve_rows(results: Mapping[str, dict]) -> list[dict]:
         for measure, _ in MEASURES:
             m = r["alert_s"] if measure == "natural" else r["safety_by_type"][measure]
             rows.append({**base, "measure": measure, "score": m["score"], "ci95": m["ci95"], "n": m["n"]})
-        g = r["general"]["gsm8k"]
-        rows.append({**base, "measure": "GSM8K", "score": g["exact_match"],
-                     "ci95": proportion_interval(g["exact_match"], g["n"]), "n": g["n"]})
-        over = r["over_refusal"]["xstest_safe"]
-        rows.append({**base, "measure": "over-refusal (XSTest safe)", "score": over["rate"], "ci95": over["ci95"],
-                     "n": over["n"]})
+        for task, g in sorted(r["general"].items()):
+            metric = g.get("metric", "exact_match")
+            rows.append({**base, "measure": general_measure(task, metric), "score": g[metric],
+                         "ci95": proportion_interval(g[metric], g["n"]), "n": g["n"]})
+        for key, label in OVER_REFUSAL:
+            if key in r["over_refusal"]:
+                over = r["over_refusal"][key]
+                rows.append({**base, "measure": label, "score": over["rate"], "ci95": over["ci95"], "n": over["n"]})
     return rows
 
 
-FIGURE_MEASURES = ["IHD", "EHD", "MHD", "natural", "GSM8K"]
+OVER_REFUSAL = (("xstest_safe", "over-refusal (XSTest safe)"), ("coconot_contrast", "over-refusal (CoCoNot contrast)"))
+
+
+def general_measure(task: str, metric: str) -> str:
+    """A general task's measure name: "GSM8K" (exact match), else the lm-eval task and its metric ("arc_easy acc")."""
+    return "GSM8K" if task == "gsm8k" else f"{task} {metric}"
+
+
+SAFETY_MEASURES = ["IHD", "EHD", "MHD", "natural"]
 POINT_COLUMNS = ["point", "figure", "seed", "IHD_rows", "EHD_rows", "MHD_rows", "unselected_rows", "IHD_built",
                  "EHD_built", "MHD_built", "IHD:general", "EHD:general", "MHD:general", "safety:general"]
 
@@ -126,11 +136,12 @@ def figure_parts(frame, grid: Mapping) -> dict:
     """The rows each of paper B's figures draws: Figure 2 (safety rows grown), Figure 5 (EHD grown at each fixed
     IHD, no MHD), Figure 3 (the same with and without grid['mhd_small'] MHD rows), and the fine-grained vs
     unselected mixtures; each with the column its lines are coloured by."""
-    fig2 = frame[(frame.figure == "fig2") & frame.measure.isin(FIGURE_MEASURES)]
+    drawn = ~frame.measure.str.startswith("over-refusal")   # safety per type, ALERT S and every general task
+    fig2 = frame[(frame.figure == "fig2") & drawn]
     fig3 = frame[(frame.figure == "fig3") & frame.measure.isin(["IHD", "EHD"])].copy()
     fig3["curve"] = [f"{m} safety, IHD={i}" for m, i in zip(fig3.measure, fig3.IHD_rows)]
     fig3["MHD"] = "MHD " + fig3.MHD_rows.astype(str)
-    fine = frame[frame.figure.isin(["fine", "unselected"]) & frame.measure.isin(FIGURE_MEASURES)].copy()
+    fine = frame[frame.figure.isin(["fine", "unselected"]) & drawn].copy()
     fine["mixture"] = fine.point.str.rsplit("-s", n=1).str[0]
     return {"fig2": fig2, "fig5": fig3[fig3.MHD_rows == 0], "fig3": fig3[fig3.IHD_rows.isin(grid["mhd_at_ihd"])],
             "fine": fine}
@@ -178,7 +189,8 @@ def comparisons(results: Mapping[str, dict], grid: Mapping) -> list[dict]:
     ehd = sorted(grid["fig3_ehd"])
     out = [
         {"claim": "more safety data makes the model safer on IHD (Fig. 2)", "a": f"fig2-{levels[0]}",
-         "b": f"fig2-{levels[-1]}", "measures": ["IHD"], "paper B": "IHD 0.70 -> ~0.95 with more safety data"},
+         "b": f"fig2-{levels[-1]}", "measures": ["IHD"], "paper B": "IHD improves significantly, then approaches a decently good level (Fig. 2's values are not "
+                      "printed; the 0.95 of §3.1 is its 72B model)"},
         {"claim": "more safety data keeps raising EHD safety (Fig. 2)", "a": f"fig2-{levels[0]}",
          "b": f"fig2-{levels[-1]}", "measures": ["EHD"], "paper B": "EHD rises gradually, still < 0.8 at 72B"},
         {"claim": "IHD saturates: the last step of safety data adds nothing on IHD (Fig. 2)", "a": f"fig2-{levels[-2]}",
@@ -187,8 +199,20 @@ def comparisons(results: Mapping[str, dict], grid: Mapping) -> list[dict]:
         {"claim": "EHD keeps rising over the last step of safety data (Fig. 2)", "a": f"fig2-{levels[-2]}",
          "b": f"fig2-{levels[-1]}", "measures": ["EHD"], "paper B": "EHD still ascending"},
     ]
+    out.append({"claim": "general capability suffers as safety data grows (Fig. 2; GSM8K, the one general task "
+                         "answered per item)", "a": f"fig2-{levels[0]}", "b": f"fig2-{levels[-1]}",
+                "measures": ["GSM8K"], "expected": -1,
+                "paper B": "general capabilities tend to suffer continuously as safety data increases"})
+    ihd = sorted(grid["fig3_ihd"])
+    top = f"-ehd{ehd[-1]}"
+    out.append({"claim": f"more IHD raises safety up to the middle IHD level (Figs. 3a-b, EHD = {ehd[-1]})",
+                "a": f"fig3-ihd{ihd[0]}{top}", "b": f"fig3-ihd{ihd[1]}{top}", "measures": ["IHD", "natural"],
+                "paper B": "IHD helps up to ~3,000 rows (of its 1,000 / 3,000 / 10,000)"})
+    out.append({"claim": f"IHD saturates: more IHD beyond the middle level adds nothing (Figs. 3b-c, EHD = {ehd[-1]})",
+                "a": f"fig3-ihd{ihd[1]}{top}", "b": f"fig3-ihd{ihd[-1]}{top}", "measures": ["IHD", "natural"],
+                "expected": 0, "paper B": "additional IHD shows less significant gains after reaching 3,000 records"})
     for ihd in grid["fig3_ihd"]:
-        out.append({"claim": f"adding EHD raises IHD safety at IHD = {ihd} (Fig. 5: facts and intent reinforce)",
+        out.append({"claim": f"adding EHD raises IHD and EHD safety at IHD = {ihd} (Fig. 5: facts and intent reinforce)",
                     "a": f"fig3-ihd{ihd}-ehd{ehd[0]}", "b": f"fig3-ihd{ihd}-ehd{ehd[-1]}", "measures": ["IHD", "EHD"],
                     "paper B": "both rise in the initial phase of EHD growth"})
     for ihd in grid["mhd_at_ihd"]:
@@ -204,7 +228,7 @@ def comparisons(results: Mapping[str, dict], grid: Mapping) -> list[dict]:
                             "paper B": "good safety with far less safety data"})
             else:
                 out.append({"claim": f"the fine-grained mixture is at least as safe as {scale:g}x as much unselected "
-                                     f"data, with less loss of general ability (seed {seed})",
+                                     f"data, with less loss of general ability (GSM8K) (seed {seed})",
                             **pair, "measures": ["IHD", "EHD", "MHD", "natural", "GSM8K"],
                             "expected": {"GSM8K": 1}, "default": 0,
                             "paper B": "good safety with far less safety data, less loss of general ability"})
@@ -239,9 +263,13 @@ def claims(verdicts: Mapping[str, Sequence[dict]], results: Mapping[str, dict], 
     claim is contradicted when the difference is resolved against it (b significantly below a; for saturation,
     significantly above), else "not contradicted" -- a weaker finding, said as such."""
     out = []
+    # a fine mixture off paper B's ratios (rounding, a short pool) tests them only in part: its claims say where
+    off = [f"{r['setting']} is {r['safety:general']}, {r['where']}" for r in against_paper_b(grid)
+           if r["setting"].startswith("fine.") and r["where"] != "within"]
     for c in comparisons(results, grid):
+        paper = c["paper B"] + (f" [here {'; '.join(off)}]" if off and c["b"].startswith("fine-") else "")
         for measure in c["measures"]:
-            row = {"claim (paper B §3.1, §4.1)": c["claim"], "paper B": c["paper B"], "a": c["a"], "b": c["b"],
+            row = {"claim (paper B §3.1, §4.1)": c["claim"], "paper B": paper, "a": c["a"], "b": c["b"],
                    "measure": measure, "safety rows a → b": rows_moved(results, c["a"], c["b"], measure),
                    "safety:general a → b": ratios_moved(results, c["a"], c["b"], measure)}
             if c["a"] not in verdicts or c["b"] not in verdicts:
