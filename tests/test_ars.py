@@ -89,6 +89,25 @@ def test_avoided_tokens_add_a_bounded_unlikelihood_term(tiny, tmp_path):
     assert loss == pytest.approx((kept + 0.5 * avoided) / 5, rel=1e-9)
 
 
+def test_across_processes_the_unlikelihood_branch_is_scaled_as_trls_loss(tiny, tmp_path, monkeypatch):
+    """The Trainer's token count is summed over processes and DDP averages gradients, so Trainer.compute_loss
+    multiplies the loss by the process count: batches with avoided tokens must be scaled the same way."""
+    import accelerate
+
+    ours = trainer(tiny, tmp_path, ROWS)
+    model = tiny[1].eval()
+    plain = [{**r, AVOID: [-100] * len(r["input_ids"])} for r in ROWS]
+
+    def loss(rows, processes):
+        monkeypatch.setattr(accelerate.Accelerator, "num_processes", property(lambda self: processes))
+        with torch.no_grad():
+            return ours.compute_loss(model, ours.data_collator(rows), num_items_in_batch=torch.tensor(10)).item()
+
+    assert ours.args.average_tokens_across_devices and ours.model_accepts_loss_kwargs
+    for rows in (plain, ROWS):        # TRL's own branch, then the unlikelihood branch
+        assert loss(rows, 2) == pytest.approx(2 * loss(rows, 1), rel=1e-6)
+
+
 def test_ars_trains_through_trl(tiny, tmp_path):
     result = trainer(tiny, tmp_path, ROWS * 2).train()
     assert result.global_step == 2 and torch.isfinite(torch.tensor(result.training_loss))

@@ -101,6 +101,7 @@ def masked_sft_class(sft_trainer_class):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             inputs = dict(inputs)
             avoid, answer = inputs.pop(AVOID, None), inputs.pop(ANSWER, None)
+            counted_everywhere = num_items_in_batch is not None   # the Trainer's count, summed over processes
             if num_items_in_batch is None and answer is not None:
                 num_items_in_batch = (answer[:, 1:] != -100).sum()
             if avoid is None or not (avoid != -100).any():
@@ -114,6 +115,11 @@ def masked_sft_class(sft_trainer_class):
             unlikely = -(torch.log1p(-logp.exp().clamp(max=1 - 1e-6)) * avoided).sum()
             count = (targets[:, 1:] != -100).sum() if num_items_in_batch is None else num_items_in_batch
             loss = (nll + self.unlikelihood_weight * unlikely) / torch.as_tensor(count).clamp(min=1)
+            if counted_everywhere and self.args.average_tokens_across_devices and (
+                    self.model_accepts_loss_kwargs or self.compute_loss_func):
+                # as Trainer.compute_loss does: the count is over every process and DDP averages gradients
+                loss = loss * (self.accelerator.num_processes // self.get_tp_size() if self.args.n_gpu <= 1
+                               else self.args.n_gpu)
             return (loss, outputs) if return_outputs else loss
 
     MaskedSFTTrainer.__name__ = MaskedSFTTrainer.__qualname__ = f"Masked{sft_trainer_class.__name__}"
