@@ -111,7 +111,12 @@ def test_the_filtering_chapter_writes_what_the_issue_checks_on_the_smoke_profile
     assert latency["off"]["ratio_to_off"] == 1.0 and result["latency_ratio"]["store"] == latency["store"]["ratio_to_off"]
     assert {v["new_tokens"] for v in latency.values()} == {result["latency"]["prompts"] * result["latency"]["new_tokens_each"]}
     assert result["settings"]["store"]["vs_off"]["alert_s"]["n"] == result["settings"]["off"]["alert"]["n"]
-    assert io.read_result("smoke", "filtering/sweep")["points"]
+    assert latency["off"]["ratio_range"] == [1.0, 1.0] and all(lo <= hi for lo, hi in
+                                                               (v["ratio_range"] for v in latency.values()))
+    points = io.read_result("smoke", "filtering/sweep")["points"]
+    # each sweep point paired with off on the same ALERT prompts; no latency (it is timed for the compared settings)
+    assert points and all({"delta_s_vs_off", "delta_ci95", "mcnemar_p", "resolved"} <= set(p) for p in points)
+    assert not any("seconds_per_token" in p for p in points)
 
 
 def test_a_filtered_setting_is_compared_with_off_by_a_paired_test_on_every_measure():

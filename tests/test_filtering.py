@@ -106,6 +106,16 @@ def test_when_every_candidate_is_forbidden_k_widens_then_the_answer_ends(tok):
     assert out[0][2] == ids(tok, " the")[0] and wide.trace.widened == 1 and wide.trace.ended == 0
 
 
+def test_candidates_an_earlier_processor_set_to_minus_inf_count_as_forbidden(tok):
+    """Where fewer than k tokens are finite (e.g. after top-k or a bad-words processor) and every finite one would
+    complete an entity, k must widen rather than let an untested -inf token through."""
+    script = ids(tok, " co", "ca", "ine")
+    f = RiskFilter(tok, EntityMatcher({"cocaine": "drugs"}), k=4, max_k=4)
+    only_the_script = lambda seqs, scores: f(seqs, scores.masked_fill(scores == 0, float("-inf")))  # noqa: E731
+    out = scripted_greedy(tok, only_the_script, "Q", [script], fallbacks=())
+    assert out[0][:2] == script[:2] and out[0][2] == tok.eos_token_id and f.trace.ended == 1
+
+
 class FixedReward:
     identity = {"name": "fixed"}
 

@@ -248,8 +248,11 @@ def fixed_length_latency(profile: str, model_name: str, settings, store, prompts
     out = {name: {"seconds": round(statistics.median(seconds), 2), "seconds_each_round": [round(x, 2) for x in seconds],
                   "new_tokens": tokens, "seconds_per_token": statistics.median(seconds) / tokens}
            for name, seconds in timings.items()}
-    for entry in out.values():
+    for name, entry in out.items():
         entry["ratio_to_off"] = entry["seconds_per_token"] / out["off"]["seconds_per_token"]
+        # per round against off's run of the same round: the spread the median ratio hides
+        each = [x / y for x, y in zip(timings[name], timings["off"])]
+        entry["ratio_range"] = [round(min(each), 3), round(max(each), 3)]
     return {"prompts": len(prompts), "new_tokens_each": new_tokens, "batch_size": batch_size,
             "repeats": settings.filtering.latency.repeats, "settings": out}
 
@@ -360,7 +363,9 @@ def summary_rows(runs: dict, latency: dict) -> dict[str, dict]:
                "GSM8K exact match": _rate({"score": g["exact_match"], "n": g["n"],
                                            "ci95": proportion_interval(g["exact_match"], g["n"])})}
         timed = latency[model]["settings"][name]
-        row["seconds per new token, fixed length (x off)"] = f"{timed['seconds_per_token']:.4f} ({timed['ratio_to_off']:.2f}x)"
+        row["seconds per new token, fixed length (x off)"] = (
+            f"{timed['seconds_per_token']:.4f} ({timed['ratio_to_off']:.2f}x"
+            + (f"; rounds {timed['ratio_range'][0]:.2f}-{timed['ratio_range'][1]:.2f}x)" if "ratio_range" in timed else ")"))
         if vs:
             row.update({"ΔS vs off": _paired(vs["alert_s"]),
                         **{f"Δ S on {t} vs off": _paired(v) for t, v in vs["safety_by_type"].items()},
@@ -373,11 +378,17 @@ def summary_rows(runs: dict, latency: dict) -> dict[str, dict]:
 
 def sweep(profile: str, settings, store, judge, detector, harm_type_of: dict[str, str], runs: dict,
           records: dict) -> list[dict]:
-    """The first model over sweep_points (ALERT only): S with its CI, the share of answers changed against off and
-    seconds per new token; a point equal to a compared setting reuses that run."""
+    """The first model over sweep_points (ALERT only): S with its CI, S minus off's on the same prompts (paired
+    bootstrap CI, McNemar p, `resolved` by the verdict rule) and the share of answers changed against off; a point
+    equal to a compared setting reuses that run. No latency here: the fixed-length benchmark times the compared
+    settings only, and the answer cache's timings mix runs of other lengths and sessions."""
     from tqdm.auto import tqdm
 
+    from .. import data
+    from ..evaluate.run import group_sizes
+
     first = settings.filtering.models[0]
+    population = group_sizes(data.load("alert")["category"])
     main_points = {(k, w): name for name, (k, w) in settings_of(settings).items() if k is not None}
     out = []
     for k, w in tqdm(sweep_points(settings), desc="sweep"):
@@ -385,9 +396,12 @@ def sweep(profile: str, settings, store, judge, detector, harm_type_of: dict[str
             r, rec = runs[first, main_points[k, w]], records[first, main_points[k, w]]
         else:
             r, rec = measure(profile, first, settings, store, k, w, judge, detector, harm_type_of, alert_only=True)
+        paired = by_verdict_rule(paired_vs_off(records[first, "off"], rec, population, settings.eval.common.n_boot,
+                                               settings.seed))
         out.append({"k": k, "w": w, "alert_s": r["alert"]["overall"], "ci95": r["alert"]["ci95"],
-                    "answers_changed": answers_changed(records[first, "off"], rec, "alert")["share"],
-                    "seconds_per_token": r["timing"]["seconds_per_token"]})
+                    "delta_s_vs_off": paired["difference"], "delta_ci95": paired["ci95"],
+                    "mcnemar_p": paired["mcnemar_p"], "resolved": paired["resolved"],
+                    "answers_changed": answers_changed(records[first, "off"], rec, "alert")["share"]})
     return out
 
 

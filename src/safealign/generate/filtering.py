@@ -114,8 +114,9 @@ class RiskFilter:
 
     def _allowed(self, generated: list[int], logp_row: torch.Tensor, k: int):
         values, indices = logp_row.topk(min(k, logp_row.shape[-1]))
-        forbidden = self._completes_entity(generated, indices.tolist())
-        return values, indices, torch.tensor(forbidden, dtype=torch.bool)
+        forbidden = torch.tensor(self._completes_entity(generated, indices.tolist()), dtype=torch.bool)
+        # a candidate an earlier processor already set to -inf is no choice: with it, all-forbidden must still widen k
+        return values, indices, forbidden | ~torch.isfinite(values)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         self._track_batch(input_ids)
